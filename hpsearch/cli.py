@@ -1,0 +1,207 @@
+"""The ``hpsearch`` command line: options -> RunConfig -> one call per command.
+
+Errors the user can fix print one line on stderr and exit 2; Ctrl-C exits 130 and says how
+to resume; anything unexpected prints one line and exits 1 (a traceback only with --debug).
+Command modules are imported inside the commands so that ``hpsearch --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+from rich.console import Console
+
+from hpsearch.errors import HpsearchError
+
+app = typer.Typer(
+    name="hpsearch",
+    help="Search MLP hyperparameters with Optuna, score every trial by K-fold cross-validation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+
+class DatasetName(str, Enum):
+    mnist_5k = "mnist-5k"
+    digits = "digits"
+    fashion_mnist = "fashion-mnist"
+    mnist = "mnist"
+    table = "table"
+
+
+class MetricName(str, Enum):
+    accuracy = "accuracy"
+    precision = "precision"
+    recall = "recall"
+    f1 = "f1"
+    loss = "loss"
+
+
+class SamplerName(str, Enum):
+    tpe = "tpe"
+    random = "random"
+
+
+class PrunerName(str, Enum):
+    none = "none"
+    median = "median"
+    hyperband = "hyperband"
+    wilcoxon = "wilcoxon"
+
+
+class DeviceName(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def _guarded(debug: bool, action: Callable[[], T]) -> T:
+    """Run a command body; turn its errors into one line and an exit code."""
+    try:
+        return action()
+    except HpsearchError as e:
+        if debug:
+            raise
+        raise _fail(str(e), e.exit_code) from None
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        if debug:
+            raise
+        raise _fail(f"unexpected {type(e).__name__}: {e} (run again with --debug for the traceback)", 1) from None
+
+
+@app.callback()
+def _group() -> None:
+    """Search MLP hyperparameters with Optuna, score every trial by K-fold cross-validation."""
+
+
+@app.command()
+def study(
+    trials: Annotated[int, typer.Option(min=1, help="Complete trials the study should hold.")] = 50,
+    folds: Annotated[int | None, typer.Option(min=2, help="K of K-fold cross-validation. (default: 5)")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per fold. (default: 10)")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Mini-batch size. (default: 64)")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="Named data set. (default: mnist-5k)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="A data file or folder: IDX folder, mnist.pkl.gz, CSV, Parquet or NPZ.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Label column of a table file.")] = None,
+    test_size: Annotated[
+        float | None, typer.Option(min=0.01, max=0.99, help="Hold-out fraction without an official test split.")
+    ] = None,
+    metric: Annotated[MetricName | None, typer.Option(help="Objective (CV mean). (default: accuracy)")] = None,
+    sampler: Annotated[SamplerName | None, typer.Option(help="Optuna sampler. (default: tpe)")] = None,
+    pruner: Annotated[PrunerName, typer.Option(help="Stop hopeless trials between folds.")] = PrunerName.median,
+    seed: Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")] = None,
+    config: Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")] = None,
+    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
+    study_name: Annotated[str | None, typer.Option(help="Study name. (default: the data set's name)")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")] = None,
+    device: Annotated[DeviceName, typer.Option(help="auto takes a GPU when torch sees one.")] = DeviceName.auto,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Search MLPs, scoring every trial by K-fold cross-validation on the training split."""
+
+    def build() -> Any:
+        from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
+        from hpsearch.storage import storage_url
+
+        base = load_definition(config) if config is not None else Definition()
+        defn = with_overrides(
+            base,
+            dataset=dataset.value if dataset else None,
+            data=str(data) if data else None,
+            target=target,
+            test_size=test_size,
+            folds=folds,
+            epochs=epochs,
+            batch_size=batch_size,
+            metric=metric.value if metric else None,
+            sampler=sampler.value if sampler else None,
+            seed=seed,
+        )
+        return RunConfig(
+            definition=defn,
+            storage=storage_url(storage),
+            study_name=study_name or defn.data.dataset,
+            trials=trials,
+            timeout=timeout,
+            pruner=pruner.value,  # type: ignore[arg-type]
+            device=device.value,  # type: ignore[arg-type]
+            quiet=quiet,
+        )
+
+    cfg = _guarded(debug, build)
+    _guarded(debug, lambda: _run_study(cfg))
+
+
+def _run_study(cfg: Any) -> None:
+    import optuna
+
+    from hpsearch.console import LiveProgress, format_params, summary
+    from hpsearch.storage import redact
+    from hpsearch.study import complete_trials, run_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    where = f"study {cfg.study_name!r} in {redact(cfg.storage)}"
+    metric = cfg.definition.metric
+    live: LiveProgress | None = None if cfg.quiet else LiveProgress(out, metric)
+    try:
+        if live is None:
+            outcome = run_study(cfg)
+        else:
+            with live:
+                outcome = run_study(cfg, live)
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted: finished trials are kept in {where}; run the same command again to continue", 130)
+    done = len(complete_trials(outcome.study))
+    if outcome.complete_before >= outcome.target:
+        out.print(f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more")
+    elif outcome.complete_before > 0:
+        out.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
+    if outcome.timed_out:
+        out.print(f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue")
+    if cfg.quiet:
+        best = complete_trials(outcome.study) and outcome.study.best_trial
+        line = f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
+        out.print(line or "no trial has completed yet")
+    else:
+        out.print(summary(outcome.study, metric))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return its exit code. Usage errors print one line and return 2."""
+    try:
+        code = app(args=list(argv) if argv is not None else None, prog_name="hpsearch", standalone_mode=False)
+    except click.exceptions.UsageError as e:
+        hint = f" (see hpsearch {e.ctx.info_name} --help)" if e.ctx is not None and e.ctx.info_name else ""
+        err.print(f"error: {e.format_message()}{hint}", markup=False)
+        return 2
+    except click.exceptions.Abort:
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
