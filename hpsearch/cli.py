@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -31,7 +30,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
 
-class DatasetName(str, Enum):
+class DatasetName(StrEnum):
     mnist_5k = "mnist-5k"
     digits = "digits"
     fashion_mnist = "fashion-mnist"
@@ -39,7 +38,7 @@ class DatasetName(str, Enum):
     table = "table"
 
 
-class MetricName(str, Enum):
+class MetricName(StrEnum):
     accuracy = "accuracy"
     precision = "precision"
     recall = "recall"
@@ -47,19 +46,19 @@ class MetricName(str, Enum):
     loss = "loss"
 
 
-class SamplerName(str, Enum):
+class SamplerName(StrEnum):
     tpe = "tpe"
     random = "random"
 
 
-class PrunerName(str, Enum):
+class PrunerName(StrEnum):
     none = "none"
     median = "median"
     hyperband = "hyperband"
     wilcoxon = "wilcoxon"
 
 
-class DeviceName(str, Enum):
+class DeviceName(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
@@ -146,8 +145,8 @@ def study(
             study_name=study_name or defn.data.dataset,
             trials=trials,
             timeout=timeout,
-            pruner=pruner.value,  # type: ignore[arg-type]
-            device=device.value,  # type: ignore[arg-type]
+            pruner=pruner.value,
+            device=device.value,
             quiet=quiet,
         )
 
@@ -162,7 +161,9 @@ def _run_study(cfg: Any) -> None:
     from hpsearch.storage import redact
     from hpsearch.study import complete_trials, run_study
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # hpsearch reports trials itself; Optuna's per-trial log lines (and its tracebacks of an
+    # interrupted trial) would break the one-line contract on stderr
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     where = f"study {cfg.study_name!r} in {redact(cfg.storage)}"
     metric = cfg.definition.metric
     live: LiveProgress | None = None if cfg.quiet else LiveProgress(out, metric)
@@ -173,31 +174,106 @@ def _run_study(cfg: Any) -> None:
             with live:
                 outcome = run_study(cfg, live)
     except KeyboardInterrupt:
-        raise _fail(f"interrupted: finished trials are kept in {where}; run the same command again to continue", 130)
+        message = f"interrupted: finished trials are kept in {where}; run the same command again to continue"
+        raise _fail(message, 130) from None
     done = len(complete_trials(outcome.study))
     if outcome.complete_before >= outcome.target:
         out.print(f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more")
     elif outcome.complete_before > 0:
         out.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
     if outcome.timed_out:
-        out.print(f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue")
+        out.print(
+            f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue"
+        )
+    if outcome.gave_up:
+        out.print(
+            f"stopped with {done}/{cfg.trials} complete trials: this run's trials were mostly pruned or diverged; "
+            "check the learning-rate range of the study definition"
+        )
     if cfg.quiet:
         best = complete_trials(outcome.study) and outcome.study.best_trial
         line = f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
-        out.print(line or "no trial has completed yet")
+        out.print(line or "no trial has completed yet", soft_wrap=True)
     else:
         out.print(summary(outcome.study, metric))
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+StorageOption = Annotated[
+    str | None, typer.Option(help="Optuna storage URL; overrides PATH (e.g. postgresql://user:pw@host/db).")
+]
+StudyNameOption = Annotated[str | None, typer.Option(help="Study to read (default: the only one in the storage).")]
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="SQLite study file.")] = Path("study.db"),
+    storage: StorageOption = None,
+    study_name: StudyNameOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for CSV/MD/HTML/PNG (default: reports/<study-name>/).")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Rows of the per-trial tables on the terminal.")] = 10,
+    sort: Annotated[
+        str | None, typer.Option(help="Column to sort the per-trial tables by (default: the metric).")
+    ] = None,
+    output_format: Annotated[ReportFormat, typer.Option("--format", help="table: terminal + files; json: stdout.")] = (
+        ReportFormat.table
+    ),
+    debug: Debug = False,
+) -> None:
+    """Report what a study found: loss apart from accuracy, precision, recall and F1."""
+    from hpsearch.storage import storage_url
+
+    url = storage or storage_url(str(path))
+    _guarded(debug, lambda: _report(url, study_name, out, top, sort, output_format.value))
+
+
+def _report(url: str, study_name: str | None, out_dir: Path | None, top: int, sort: str | None, fmt: str) -> None:
+    from hpsearch.report import run_report
+
+    run_report(url, study_name, out_dir=out_dir, top=top, sort=sort, fmt=fmt, console=out)
+
+
+@app.command("final-test")
+def final_test(
+    which: Annotated[str, typer.Argument(help="best, or a trial number.")] = "best",
+    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
+    study_name: StudyNameOption = None,
+    out: Annotated[Path | None, typer.Option(help="Folder (default: reports/<study-name>/final-test/).")] = None,
+    device: Annotated[DeviceName, typer.Option(help="auto takes a GPU when torch sees one.")] = DeviceName.auto,
+    debug: Debug = False,
+) -> None:
+    """Retrain the chosen trial on the whole training split and score it once on the test split."""
+    from hpsearch.storage import storage_url
+
+    url = storage_url(storage)
+    _guarded(debug, lambda: _final_test(url, study_name, which, out, device.value))
+
+
+def _final_test(url: str, study_name: str | None, which: str, out_dir: Path | None, device: str) -> None:
+    from hpsearch.final_test import run_final_test
+
+    run_final_test(url, study_name, which, out_dir=out_dir, device=device, console=out, err_console=err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return its exit code. Usage errors print one line and return 2."""
     try:
         code = app(args=list(argv) if argv is not None else None, prog_name="hpsearch", standalone_mode=False)
-    except click.exceptions.UsageError as e:
-        hint = f" (see hpsearch {e.ctx.info_name} --help)" if e.ctx is not None and e.ctx.info_name else ""
-        err.print(f"error: {e.format_message()}{hint}", markup=False)
-        return 2
-    except click.exceptions.Abort:
+    except typer.TyperException as e:  # usage errors: unknown option, value out of range, ...
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":
+            out.print(e.format_message(), markup=False)
+            return 0
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"error: {e.format_message().replace('Value error, ', '')}{hint}", markup=False)
+        return e.exit_code
+    except typer.Abort:
         return 130
     return code if isinstance(code, int) else 0
 

@@ -105,7 +105,8 @@ class Definition:
         """A JSON-ready dict of the definition, as stored on the study (no device)."""
         d = dataclasses.asdict(self)
         del d["train"]["device"]
-        return json.loads(json.dumps(d))
+        normal: dict[str, Any] = json.loads(json.dumps(d))  # tuples -> lists, as stored
+        return normal
 
 
 @dataclass(frozen=True, kw_only=True)

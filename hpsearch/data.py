@@ -15,7 +15,7 @@ import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -133,13 +133,12 @@ def _hold_out(
 # --- IDX files (MNIST, Fashion-MNIST) ---------------------------------------------------------
 
 
-def _read_idx(stream: BinaryIO, where: Path) -> np.ndarray:
-    header = stream.read(4)
-    if len(header) < 4 or header[:2] != b"\x00\x00" or header[2] != 0x08:
+def _read_idx(raw: bytes, where: Path) -> np.ndarray:
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise DataError(f"{where}: not an IDX file of unsigned bytes")
-    ndim = header[3]
-    shape = struct.unpack(f">{ndim}I", stream.read(4 * ndim))
-    data = np.frombuffer(stream.read(), dtype=np.uint8)
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise DataError(f"{where}: IDX header promises {shape} but the file holds {data.size} bytes")
     return data.reshape(shape)
@@ -151,11 +150,10 @@ def _idx_folder(name: str, folder: Path) -> Dataset:
         found = [p for p in (folder / f"{stem}.gz", folder / stem) if p.exists()]
         if not found:
             raise DataError(f"{folder}: no {stem}(.gz); an IDX folder needs the four MNIST-style files")
-        opener = gzip.open if found[0].suffix == ".gz" else open
         try:
-            with opener(found[0], "rb") as stream:
-                arrays[key] = _read_idx(stream, found[0])
-        except (OSError, EOFError) as e:
+            raw = found[0].read_bytes()
+            arrays[key] = _read_idx(gzip.decompress(raw) if found[0].suffix == ".gz" else raw, found[0])
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
             raise DataError(f"{found[0]}: cannot read: {e}") from None
     x_train = arrays["x_train"].reshape(len(arrays["x_train"]), -1) / 255.0
     x_test = arrays["x_test"].reshape(len(arrays["x_test"]), -1) / 255.0
@@ -171,7 +169,7 @@ def _idx_folder(name: str, folder: Path) -> Dataset:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits numpy arrays and nothing else: a pickle names callables, and can run code."""
 
-    _ALLOWED = {
+    _ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
@@ -247,7 +245,9 @@ def _table(path: Path, cfg: DataConfig) -> Dataset:
     features = frame.drop(columns=[target])
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
-        raise DataError(f"{path}: non-numeric feature columns {', '.join(bad[:5])}; encode them as numbers or drop them")
+        raise DataError(
+            f"{path}: non-numeric feature columns {', '.join(bad[:5])}; encode them as numbers or drop them"
+        )
     if features.shape[1] == 0:
         raise DataError(f"{path}: no feature columns besides {target!r}")
     if features.isna().any().any() or frame[target].isna().any():

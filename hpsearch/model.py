@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import nn
 
 
@@ -13,7 +15,7 @@ def layer_sizes(n_in: int, n_out: int, depth: int, width: int) -> list[int]:
 def count_params(n_in: int, n_out: int, depth: int, width: int) -> int:
     """Weights and biases of the MLP; also the multiply-adds of one forward pass, less the biases."""
     sizes = layer_sizes(n_in, n_out, depth, width)
-    return sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    return sum(a * b + b for a, b in pairwise(sizes))
 
 
 def build_mlp(n_in: int, n_out: int, depth: int, width: int, dropout: float = 0.0) -> nn.Sequential:
@@ -28,7 +30,7 @@ def build_mlp(n_in: int, n_out: int, depth: int, width: int, dropout: float = 0.
     """
     sizes = layer_sizes(n_in, n_out, depth, width)
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
+    for i, (a, b) in enumerate(pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < depth:
             layers.append(nn.ReLU())

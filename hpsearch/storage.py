@@ -3,21 +3,26 @@
 Study attributes: ``STUDY_DEFINITION`` (``Definition.to_dict()``) and ``STUDY_DATA`` (the data
 summary with its fingerprint). Trial attributes: ``TRIAL_FOLDS`` (figures of each finished
 fold), ``TRIAL_MEAN`` and ``TRIAL_STD`` (over those folds), ``TRIAL_PARAMS_COUNT`` and
-``TRIAL_REASON`` (why a trial was pruned or failed).
+``TRIAL_REASON`` (why a trial was pruned or failed). ``STUDY_FINAL_TESTS``: the list of
+``final-test`` results, oldest first, each a dict that ``final_test.py`` writes.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy.exc
 
-from hpsearch.errors import StorageError
+from hpsearch.config import Definition, stored_definition
+from hpsearch.errors import ConfigError, StorageError
 
 STUDY_DEFINITION = "hpsearch.definition"
 STUDY_DATA = "hpsearch.data"
+STUDY_FINAL_TESTS = "hpsearch.final_tests"
 TRIAL_FOLDS = "folds"
 TRIAL_MEAN = "cv_mean"
 TRIAL_STD = "cv_std"
@@ -79,3 +84,42 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.BaseS
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StorageError(f"cannot open storage {redact(url)}: {first}") from None
+
+
+def load_study(url: str, study_name: str | None) -> optuna.Study:
+    """Open an existing study for reading: the one named, or the only one in the storage.
+
+    Raises:
+        StorageError: the storage cannot be opened or holds no study.
+        ConfigError: no study of that name (with the near miss), or several and no name given.
+    """
+    storage = open_storage(url, must_exist=True)
+    try:
+        names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        raise StorageError(f"cannot read {redact(url)}: {str(e).strip().splitlines()[0]}") from None
+    if not names:
+        raise StorageError(f"{redact(url)} holds no study")
+    if study_name is None:
+        if len(names) > 1:
+            raise ConfigError(
+                f"{redact(url)} holds {len(names)} studies ({', '.join(names)}): pick one with --study-name"
+            )
+        study_name = names[0]
+    if study_name not in names:
+        match = difflib.get_close_matches(study_name, names, n=1)
+        hint = f"did you mean {match[0]!r}?" if match else f"studies: {', '.join(names)}"
+        raise ConfigError(f"no study {study_name!r} in {redact(url)} ({hint})")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def stored_run(study: optuna.Study) -> tuple[Definition, dict[str, Any]]:
+    """The Definition and the data summary an hpsearch study was created with.
+
+    Raises:
+        StorageError: the study was not made by hpsearch.
+    """
+    raw = study.user_attrs.get(STUDY_DEFINITION)
+    if raw is None:
+        raise StorageError(f"study {study.study_name!r} was not made by hpsearch (it stores no definition)")
+    return stored_definition(raw), dict(study.user_attrs.get(STUDY_DATA, {}))

@@ -53,6 +53,7 @@ class Outcome:
     complete_before: int  # complete trials the study held when the run began
     target: int
     timed_out: bool  # stopped by --timeout before reaching the target
+    gave_up: bool  # ran out of its trial budget: most trials were pruned, diverged or failed
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -72,7 +73,7 @@ def run_study(cfg: RunConfig, observer: Observer | None = None) -> Outcome:
     study = open_study(cfg, data)
     before = len(complete_trials(study))
     if before >= cfg.trials:
-        return Outcome(study, before, cfg.trials, timed_out=False)
+        return Outcome(study, before, cfg.trials, timed_out=False, gave_up=False)
     study.sampler = _sampler(defn, already=len(study.trials))
     base = replace(defn.train, device=resolve_device(cfg.device))
     objective = _Objective(defn, data, splits, base, observer)
@@ -81,13 +82,18 @@ def run_study(cfg: RunConfig, observer: Observer | None = None) -> Outcome:
     callbacks: list[Any] = [optuna.study.MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE,))]
     if observer is not None:
         callbacks.append(observer.trial_done)
+    # MaxTrialsCallback stops the run at the target, however many workers share the study;
+    # the budget stops a run whose space makes nearly every trial diverge from looping forever.
+    remaining = cfg.trials - before
+    budget = max(3 * remaining, remaining + 20)
     try:
-        study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=())
+        study.optimize(objective, n_trials=budget, timeout=cfg.timeout, callbacks=callbacks, catch=())
     except sqlalchemy.exc.SQLAlchemyError as e:
         first = str(e).strip().splitlines()[0]
         raise StorageError(f"the storage {redact(cfg.storage)} stopped answering: {first}") from None
-    timed_out = len(complete_trials(study)) < cfg.trials
-    return Outcome(study, before, cfg.trials, timed_out)
+    short = len(complete_trials(study)) < cfg.trials
+    timed_out = short and cfg.timeout is not None
+    return Outcome(study, before, cfg.trials, timed_out=timed_out, gave_up=short and not timed_out)
 
 
 def open_study(cfg: RunConfig, data: Dataset) -> optuna.Study:
@@ -134,9 +140,10 @@ def _check_same(cfg: RunConfig, stored: dict[str, Any], stored_data: dict[str, A
             "run it with the same options, or start a new study with --study-name"
         )
     if stored_data.get("fingerprint") != data.fingerprint():
+        n_train, n_test, stored_fp = (stored_data.get(k) for k in ("n_train", "n_test", "fingerprint"))
+        was = f"{n_train} + {n_test} rows, fingerprint {str(stored_fp)[:12]}"
         raise DefinitionMismatch(
-            f"study {cfg.study_name!r} was run on other data ({stored_data.get('n_train')} + {stored_data.get('n_test')} "
-            f"rows, fingerprint {str(stored_data.get('fingerprint'))[:12]}); these data have {len(data.y_train)} + "
+            f"study {cfg.study_name!r} was run on other data ({was}); these data have {len(data.y_train)} + "
             f"{len(data.y_test)} rows, fingerprint {data.fingerprint()[:12]}"
         )
 
@@ -224,4 +231,3 @@ def _save_folds(trial: optuna.Trial, folds: list[dict[str, float]]) -> None:
     trial.set_user_attr(TRIAL_FOLDS, folds)
     trial.set_user_attr(TRIAL_MEAN, mean)
     trial.set_user_attr(TRIAL_STD, std)
-

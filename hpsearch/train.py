@@ -79,7 +79,7 @@ def fit(
             xb, yb = xs[start : start + cfg.batch_size], ys[start : start + cfg.batch_size]
             loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             total += loss.detach() * len(yb)
         mean_loss = float(total) / n

@@ -1,0 +1,34 @@
+"""Sessions: tests, lint, typecheck, bench. Installs pin torch to the CPU wheel via constraints.txt."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+INSTALL = ("-c", "constraints.txt")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest options after --, e.g. -- -m 'not slow')."""
+    session.install(*INSTALL, "-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check; import-linter keeps the module layers."""
+    session.install(*INSTALL, "ruff>=0.6", "import-linter>=2.0", "-e", ".")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on hpsearch/ and tests/."""
+    session.install(*INSTALL, "mypy>=1.10", "pandas-stubs", "-e", ".[test]")
+    session.run("mypy")

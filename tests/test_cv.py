@@ -1,0 +1,58 @@
+"""K-fold splits and per-fold scoring on the training split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hpsearch.config import CVConfig, DataConfig, TrainConfig
+from hpsearch.cv import FIGURES, cross_validate, make_splits
+from hpsearch.data import Dataset, load
+from hpsearch.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load(DataConfig(dataset="digits"))
+
+
+def test_folds_are_disjoint_cover_the_training_rows_and_are_stratified(digits: Dataset) -> None:
+    splits = make_splits(digits.y_train, CVConfig(folds=5, seed=3))
+    validation = np.concatenate([val for _, val in splits])
+    assert sorted(validation.tolist()) == list(range(len(digits.y_train)))  # each row validated exactly once
+    for train, val in splits:
+        assert not set(train) & set(val)
+        assert len(train) + len(val) == len(digits.y_train)
+        expected = np.bincount(digits.y_train) / 5
+        assert np.abs(np.bincount(digits.y_train[val], minlength=10) - expected).max() <= 1
+
+
+def test_same_seed_same_folds_other_seed_other_folds(digits: Dataset) -> None:
+    a = make_splits(digits.y_train, CVConfig(folds=3, seed=0))
+    b = make_splits(digits.y_train, CVConfig(folds=3, seed=0))
+    c = make_splits(digits.y_train, CVConfig(folds=3, seed=1))
+    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0][1], c[0][1])
+
+
+def test_k_larger_than_the_smallest_class_is_refused() -> None:
+    y = np.array([0] * 10 + [1] * 3)
+    with pytest.raises(ConfigError, match=r"smallest class \('b': 3 training rows\)"):
+        make_splits(y, CVConfig(folds=4), classes=("a", "b"))
+
+
+def test_cross_validate_scores_every_fold(digits: Dataset) -> None:
+    splits = make_splits(digits.y_train, CVConfig(folds=3))
+    seen: list[int] = []
+    result = cross_validate(
+        digits, splits, TrainConfig(depth=1, width=32, epochs=2, lr=1e-2), on_fold=lambda k, figures: seen.append(k)
+    )
+    assert seen == [0, 1, 2]
+    assert len(result.folds) == 3
+    for figures in result.folds:
+        assert set(figures) == set(FIGURES)
+        assert 0.5 < figures["accuracy"] <= 1.0 and figures["loss"] > 0
+    for name in FIGURES:
+        values = [f[name] for f in result.folds]
+        assert result.mean[name] == pytest.approx(np.mean(values))
+        assert result.std[name] == pytest.approx(np.std(values, ddof=1))
