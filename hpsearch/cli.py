@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+stdout = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
@@ -157,16 +157,17 @@ def study(
 def _run_study(cfg: Any) -> None:
     import optuna
 
-    from hpsearch.console import LiveProgress, format_params, summary
+    from hpsearch.console import LiveProgress, summary
     from hpsearch.storage import redact
     from hpsearch.study import complete_trials, run_study
+    from hpsearch.text import format_params
 
     # hpsearch reports trials itself; Optuna's per-trial log lines (and its tracebacks of an
     # interrupted trial) would break the one-line contract on stderr
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     where = f"study {cfg.study_name!r} in {redact(cfg.storage)}"
     metric = cfg.definition.metric
-    live: LiveProgress | None = None if cfg.quiet else LiveProgress(out, metric)
+    live: LiveProgress | None = None if cfg.quiet else LiveProgress(stdout, metric)
     try:
         if live is None:
             outcome = run_study(cfg)
@@ -178,24 +179,26 @@ def _run_study(cfg: Any) -> None:
         raise _fail(message, 130) from None
     done = len(complete_trials(outcome.study))
     if outcome.complete_before >= outcome.target:
-        out.print(f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more")
+        stdout.print(
+            f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more"
+        )
     elif outcome.complete_before > 0:
-        out.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
+        stdout.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
     if outcome.timed_out:
-        out.print(
+        stdout.print(
             f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue"
         )
     if outcome.gave_up:
-        out.print(
+        stdout.print(
             f"stopped with {done}/{cfg.trials} complete trials: this run's trials were mostly pruned or diverged; "
             "check the learning-rate range of the study definition"
         )
     if cfg.quiet:
         best = complete_trials(outcome.study) and outcome.study.best_trial
         line = f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
-        out.print(line or "no trial has completed yet", soft_wrap=True)
+        stdout.print(line or "no trial has completed yet", soft_wrap=True)
     else:
-        out.print(summary(outcome.study, metric))
+        stdout.print(summary(outcome.study, metric))
 
 
 class ReportFormat(StrEnum):
@@ -236,7 +239,7 @@ def report(
 def _report(url: str, study_name: str | None, out_dir: Path | None, top: int, sort: str | None, fmt: str) -> None:
     from hpsearch.report import run_report
 
-    run_report(url, study_name, out_dir=out_dir, top=top, sort=sort, fmt=fmt, console=out)
+    run_report(url, study_name, out_dir=out_dir, top=top, sort=sort, fmt=fmt, console=stdout)
 
 
 @app.command("final-test")
@@ -258,7 +261,7 @@ def final_test(
 def _final_test(url: str, study_name: str | None, which: str, out_dir: Path | None, device: str) -> None:
     from hpsearch.final_test import run_final_test
 
-    run_final_test(url, study_name, which, out_dir=out_dir, device=device, console=out, err_console=err)
+    run_final_test(url, study_name, which, out_dir=out_dir, device=device, console=stdout, err_console=err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -268,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except typer.TyperException as e:  # usage errors: unknown option, value out of range, ...
         ctx = getattr(e, "ctx", None)
         if type(e).__name__ == "NoArgsIsHelpError":
-            out.print(e.format_message(), markup=False)
+            stdout.print(e.format_message(), markup=False)
             return 0
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         err.print(f"error: {e.format_message().replace('Value error, ', '')}{hint}", markup=False)

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from hpsearch.cv import FIGURES
 from hpsearch.storage import TRIAL_MEAN, TRIAL_STD
+from hpsearch.text import format_params, mean_std
 
 
 class LiveProgress:
@@ -30,7 +31,7 @@ class LiveProgress:
     def __init__(self, console: Console, metric: str) -> None:
         self.console, self.metric = console, metric
         self.progress = Progress(
-            TextColumn("{task.description:<8}"),
+            TextColumn("{task.description:<24}"),
             BarColumn(bar_width=30),
             MofNCompleteColumn(),
             TextColumn("elapsed"),
@@ -55,25 +56,21 @@ class LiveProgress:
         self.live.start()
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         self.trials = self.progress.add_task("trials", total=target, completed=done)
-        self.folds = self.progress.add_task("folds", total=folds)
-        self.epoch_task = self.progress.add_task("epochs", total=epochs)
+        self.epoch_task = self.progress.add_task(f"epochs ({folds} folds at once)", total=epochs)
         self.epochs = epochs
         self._show_best(study)
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
         epochs = int(params.get("epochs", self.epochs))
         self.progress.update(self.trials, description=f"trial {number}")
-        self.progress.reset(self.folds)
         self.progress.reset(self.epoch_task, total=epochs)
 
-    def epoch_done(self, fold: int, epoch: int, loss: float) -> None:
-        self.progress.update(self.folds, completed=fold)
+    def epoch_done(self, epoch: int, losses: list[float]) -> None:
         self.progress.update(self.epoch_task, completed=epoch + 1)
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         self.progress.update(self.trials, completed=done)
-        self.progress.update(self.folds, completed=self.progress.tasks[self.folds].total)
         self._show_best(study)
 
     def _show_best(self, study: optuna.Study) -> None:
@@ -82,18 +79,6 @@ class LiveProgress:
         except ValueError:
             return
         self.best.plain = f"best: trial {best.number}, CV {self.metric} {best.value:.4f}  {format_params(best.params)}"
-
-
-def format_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
-def _mean_std(trial: FrozenTrial, name: str) -> str:
-    mean = trial.user_attrs.get(TRIAL_MEAN, {}).get(name)
-    std = trial.user_attrs.get(TRIAL_STD, {}).get(name)
-    if mean is None:
-        return "-"
-    return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
 
 
 def summary(study: optuna.Study, metric: str) -> Group:
@@ -116,11 +101,12 @@ def summary(study: optuna.Study, metric: str) -> Group:
     loss = Table(title="loss: cross-entropy on the validation folds", title_justify="left", min_width=44)
     loss.add_column("figure")
     loss.add_column("CV mean ± std", justify="right")
-    loss.add_row("loss", _mean_std(best, "loss"))
+    mean, std = best.user_attrs.get(TRIAL_MEAN, {}), best.user_attrs.get(TRIAL_STD, {})
+    loss.add_row("loss", mean_std(mean.get("loss"), std.get("loss")))
     metrics = Table(title="metrics on the validation folds", title_justify="left", min_width=44)
     metrics.add_column("metric")
     metrics.add_column("CV mean ± std", justify="right")
     for name in FIGURES[1:]:
-        metrics.add_row(name, _mean_std(best, name))
+        metrics.add_row(name, mean_std(mean.get(name), std.get(name)))
     parts += [params, loss, metrics]
     return Group(*parts)
