@@ -1,4 +1,4 @@
-"""Seeded stratified K-fold splits of the training rows; one fit per fold; fold figures.
+"""Seeded stratified K-fold splits of the training rows; K fold-models trained together; fold figures.
 
 Every trial of a study is scored on the same K folds (one seeded split), so fold figures are
 paired across trials. The test rows never enter here: callers pass the training split only.
@@ -7,10 +7,9 @@ paired across trials. The test rows never enter here: callers pass the training 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -18,12 +17,13 @@ from hpsearch.config import CVConfig, TrainConfig
 from hpsearch.data import Dataset
 from hpsearch.errors import ConfigError
 from hpsearch.metrics import METRIC_NAMES, classification_metrics
-from hpsearch.train import evaluate, fit
+from hpsearch.stacked import StackedMLP, evaluate_stacked, fit_stacked, stack
+from hpsearch.train import as_tensors
 
 FIGURES = ("loss", *METRIC_NAMES)  # loss first, then the metrics people read
 Split = tuple[np.ndarray, np.ndarray]  # (training-fold rows, validation-fold rows)
-FoldCallback = Callable[[int, dict[str, float]], None]  # (fold index, its figures)
-EpochCallback = Callable[[int, int, float], None]  # (fold index, epoch index, training loss)
+# (epoch, per-fold training loss, per-fold validation figures or None when not scored)
+EpochCallback = Callable[[int, list[float], list[dict[str, float]] | None], None]
 
 
 @dataclass(frozen=True)
@@ -78,37 +78,45 @@ def cross_validate(
     train: TrainConfig,
     *,
     on_epoch: EpochCallback | None = None,
-    on_fold: FoldCallback | None = None,
+    score_every_epoch: bool = False,
 ) -> CVResult:
-    """Train one model per fold on the other folds and score it on its own.
+    """Train one model per fold on the other folds and score it on its own; all K together.
 
     Args:
         data: the data set; only its training split is used.
         splits: from ``make_splits``.
         train: the trial's training configuration; fold k trains with seed ``train.seed + k``.
-        on_epoch: progress hook, called after every epoch of every fold.
-        on_fold: called with each fold's figures as soon as they exist (a pruner may raise
-            from here to stop the trial).
+        on_epoch: called after every epoch with the per-fold training losses and, when
+            ``score_every_epoch``, the per-fold validation figures (a pruner may raise here).
+        score_every_epoch: evaluate the validation folds after every epoch, not only the last.
 
     Returns:
-        Loss, accuracy, precision, recall and F1 on every validation fold.
+        Loss, accuracy, precision, recall and F1 on every validation fold after the last epoch.
     """
-    folds: list[dict[str, float]] = []
-    for k, (train_rows, val_rows) in enumerate(splits):
+    fit_parts, val_parts = [], []
+    for train_rows, val_rows in splits:
         x_fit, x_val = data.x_train[train_rows], data.x_train[val_rows]
         if data.standardize:  # fitted preprocessing sees the training folds only
             scaler = StandardScaler().fit(x_fit)
             x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
-        device = torch.device(train.device)
-        xt = torch.as_tensor(x_fit, dtype=torch.float32, device=device)
-        yt = torch.as_tensor(data.y_train[train_rows], device=device)
-        xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
-        yv = torch.as_tensor(data.y_train[val_rows], device=device)
-        epoch_hook = None if on_epoch is None else (lambda e, loss, k=k: on_epoch(k, e, loss))
-        model = fit(xt, yt, data.n_classes, replace(train, seed=train.seed + k), epoch_hook)
-        loss, pred = evaluate(model, xv, yv)
-        figures = {"loss": loss, **classification_metrics(data.y_train[val_rows], pred, data.n_classes)}
-        folds.append(figures)
-        if on_fold is not None:
-            on_fold(k, figures)
-    return CVResult(folds)
+        fit_parts.append(as_tensors(x_fit, data.y_train[train_rows], train.device))
+        val_parts.append(as_tensors(x_val, data.y_train[val_rows], train.device))
+    x, counts = stack([xt for xt, _ in fit_parts])
+    y, _ = stack([yt for _, yt in fit_parts])
+    xv, val_counts = stack([xt for xt, _ in val_parts])
+    yv, _ = stack([yt for _, yt in val_parts])
+    truth = [data.y_train[rows] for _, rows in splits]
+
+    def score(model: StackedMLP) -> list[dict[str, float]]:
+        results = evaluate_stacked(model, xv, yv, val_counts)
+        return [
+            {"loss": loss, **classification_metrics(t, pred, data.n_classes)}
+            for (loss, pred), t in zip(results, truth, strict=True)
+        ]
+
+    def hook(epoch: int, losses: list[float], model: StackedMLP) -> None:
+        if on_epoch is not None:
+            on_epoch(epoch, losses, score(model) if score_every_epoch else None)
+
+    model = fit_stacked(x, y, counts, data.n_classes, train, hook)
+    return CVResult(score(model))

@@ -16,7 +16,7 @@ import optuna
 import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.config import Definition, RunConfig
+from hpsearch.config import Definition, RunConfig, TrainConfig
 from hpsearch.cv import Split, cross_validate, make_splits, summarize
 from hpsearch.data import Dataset, load
 from hpsearch.errors import DefinitionMismatch, StorageError, TrainingDiverged
@@ -41,7 +41,7 @@ class Observer(Protocol):
 
     def started(self, study: optuna.Study, target: int, folds: int, epochs: int) -> None: ...
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
-    def epoch_done(self, fold: int, epoch: int, loss: float) -> None: ...
+    def epoch_done(self, epoch: int, losses: list[float]) -> None: ...
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None: ...
 
 
@@ -76,7 +76,7 @@ def run_study(cfg: RunConfig, observer: Observer | None = None) -> Outcome:
         return Outcome(study, before, cfg.trials, timed_out=False, gave_up=False)
     study.sampler = _sampler(defn, already=len(study.trials))
     base = replace(defn.train, device=resolve_device(cfg.device))
-    objective = _Objective(defn, data, splits, base, observer)
+    objective = _Objective(cfg, data, splits, base, observer)
     if observer is not None:
         observer.started(study, cfg.trials, defn.cv.folds, defn.train.epochs)
     callbacks: list[Any] = [optuna.study.MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE,))]
@@ -170,13 +170,12 @@ def _sampler(defn: Definition, already: int) -> optuna.samplers.BaseSampler:
 
 
 def _pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
-    # Intermediate values are per-fold scores with step = fold index: step k means the same
-    # validation fold in every trial, so comparisons across trials at one step are paired.
-    folds = cfg.definition.cv.folds
+    # Median and Hyperband see the mean validation score over all K folds after each epoch;
+    # Wilcoxon sees each fold's score after each epoch as a paired instance (see _Objective).
     if cfg.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if cfg.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=folds)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
     if cfg.pruner == "wilcoxon":
         return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     return optuna.pruners.NopPruner()
@@ -186,9 +185,10 @@ class _Objective:
     """One trial: sample a TrainConfig, cross-validate it, save every fold's figures."""
 
     def __init__(
-        self, defn: Definition, data: Dataset, splits: list[Split], base: Any, observer: Observer | None
+        self, cfg: RunConfig, data: Dataset, splits: list[Split], base: TrainConfig, observer: Observer | None
     ) -> None:
-        self.defn, self.data, self.splits, self.base, self.observer = defn, data, splits, base, observer
+        self.defn, self.data, self.splits, self.base, self.observer = cfg.definition, data, splits, base, observer
+        self.pruner = cfg.pruner
 
     def __call__(self, trial: optuna.Trial) -> float:
         train = suggest(trial, self.defn.space, self.base)
@@ -196,34 +196,42 @@ class _Objective:
         trial.set_user_attr(TRIAL_PARAMS_COUNT, n_params)
         if self.observer is not None:
             self.observer.trial_started(trial.number, trial.params)
-        folds: list[dict[str, float]] = []
-        metric = self.defn.metric
-        last = len(self.splits) - 1
+        metric, folds = self.defn.metric, len(self.splits)
 
-        def on_fold(k: int, figures: dict[str, float]) -> None:
-            folds.append(figures)
-            _save_folds(trial, folds)
-            if not math.isfinite(figures[metric]):
-                raise TrainingDiverged(f"validation {metric} is {figures[metric]} on fold {k + 1}")
-            trial.report(figures[metric], step=k)
-            if k < last and trial.should_prune():
-                reason = f"pruned after fold {k + 1}/{last + 1}: {metric} {figures[metric]:.4f}"
+        def on_epoch(epoch: int, losses: list[float], figures: list[dict[str, float]] | None) -> None:
+            if self.observer is not None:
+                self.observer.epoch_done(epoch, losses)
+            if figures is None:
+                return
+            _save_folds(trial, figures)  # a pruned trial keeps the figures it reached
+            scores = [f[metric] for f in figures]
+            if not all(math.isfinite(v) for v in scores):
+                raise TrainingDiverged(f"validation {metric} is not finite after epoch {epoch + 1}")
+            if self.pruner == "wilcoxon":  # paired instances: fold k after epoch e is step e*K + k
+                for k, value in enumerate(scores):
+                    trial.report(value, step=epoch * folds + k)
+            else:  # the mean over all K folds after epoch e: step e means the same in every trial
+                trial.report(sum(scores) / folds, step=epoch)
+            if epoch < train.epochs - 1 and trial.should_prune():
+                reason = f"pruned after epoch {epoch + 1}/{train.epochs}: mean {metric} {sum(scores) / folds:.4f}"
                 trial.set_user_attr(TRIAL_REASON, reason)
                 raise optuna.TrialPruned(reason)
 
         try:
-            result = cross_validate(self.data, self.splits, train, on_epoch=self._on_epoch, on_fold=on_fold)
+            result = cross_validate(
+                self.data, self.splits, train, on_epoch=on_epoch, score_every_epoch=self.pruner != "none"
+            )
         except TrainingDiverged as e:
             trial.set_user_attr(TRIAL_REASON, f"diverged: {e}")
             raise optuna.TrialPruned(f"diverged: {e}") from None
         except KeyboardInterrupt:
             trial.set_user_attr(TRIAL_REASON, "interrupted (Ctrl-C)")
             raise
+        _save_folds(trial, result.folds)
+        if not math.isfinite(result.mean[metric]):
+            trial.set_user_attr(TRIAL_REASON, f"diverged: validation {metric} is {result.mean[metric]}")
+            raise optuna.TrialPruned(f"diverged: validation {metric} is {result.mean[metric]}")
         return result.mean[metric]
-
-    def _on_epoch(self, fold: int, epoch: int, loss: float) -> None:
-        if self.observer is not None:
-            self.observer.epoch_done(fold, epoch, loss)
 
 
 def _save_folds(trial: optuna.Trial, folds: list[dict[str, float]]) -> None:
