@@ -13,9 +13,15 @@ def layer_sizes(n_in: int, n_out: int, depth: int, width: int) -> list[int]:
 
 
 def count_params(n_in: int, n_out: int, depth: int, width: int) -> int:
-    """Weights and biases of the MLP; also the multiply-adds of one forward pass, less the biases."""
+    """Weights and biases of the MLP."""
     sizes = layer_sizes(n_in, n_out, depth, width)
     return sum(a * b + b for a, b in pairwise(sizes))
+
+
+def count_macs(n_in: int, n_out: int, depth: int, width: int) -> int:
+    """Multiply-adds of one forward pass for one row: one per weight."""
+    sizes = layer_sizes(n_in, n_out, depth, width)
+    return sum(a * b for a, b in pairwise(sizes))
 
 
 def build_mlp(n_in: int, n_out: int, depth: int, width: int, dropout: float = 0.0) -> nn.Sequential:

@@ -2,7 +2,7 @@
 
 Study attributes: ``STUDY_DEFINITION`` (``Definition.to_dict()``) and ``STUDY_DATA`` (the data
 summary with its fingerprint). Trial attributes: ``TRIAL_FOLDS`` (figures of each finished
-fold), ``TRIAL_MEAN`` and ``TRIAL_STD`` (over those folds), ``TRIAL_PARAMS_COUNT`` and
+fold), ``TRIAL_MEAN`` and ``TRIAL_STD`` (over those folds), ``TRIAL_PARAMS_COUNT``, ``TRIAL_MACS`` and
 ``TRIAL_REASON`` (why a trial was pruned or failed). ``STUDY_FINAL_TESTS``: the list of
 ``final-test`` results, oldest first, each a dict that ``final_test.py`` writes.
 """
@@ -27,6 +27,7 @@ TRIAL_FOLDS = "folds"
 TRIAL_MEAN = "cv_mean"
 TRIAL_STD = "cv_std"
 TRIAL_PARAMS_COUNT = "n_params"
+TRIAL_MACS = "macs"  # multiply-adds of one forward pass for one row
 TRIAL_REASON = "reason"
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -20,12 +20,13 @@ from hpsearch.config import Definition, RunConfig, TrainConfig
 from hpsearch.cv import Split, cross_validate, make_splits, summarize
 from hpsearch.data import Dataset, load
 from hpsearch.errors import DefinitionMismatch, StorageError, TrainingDiverged
-from hpsearch.model import count_params
+from hpsearch.model import count_macs, count_params
 from hpsearch.space import suggest
 from hpsearch.storage import (
     STUDY_DATA,
     STUDY_DEFINITION,
     TRIAL_FOLDS,
+    TRIAL_MACS,
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
     TRIAL_REASON,
@@ -192,8 +193,9 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         train = suggest(trial, self.defn.space, self.base)
-        n_params = count_params(self.data.n_features, self.data.n_classes, train.depth, train.width)
-        trial.set_user_attr(TRIAL_PARAMS_COUNT, n_params)
+        sizes = (self.data.n_features, self.data.n_classes, train.depth, train.width)
+        trial.set_user_attr(TRIAL_PARAMS_COUNT, count_params(*sizes))
+        trial.set_user_attr(TRIAL_MACS, count_macs(*sizes))
         if self.observer is not None:
             self.observer.trial_started(trial.number, trial.params)
         metric, folds = self.defn.metric, len(self.splits)

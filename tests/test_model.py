@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from hpsearch.model import build_mlp, count_params
+from hpsearch.model import build_mlp, count_macs, count_params
 
 
 @pytest.mark.parametrize(("depth", "width"), [(1, 32), (3, 64)])
@@ -18,6 +18,7 @@ def test_layers_follow_data_and_trial(depth: int, width: int) -> None:
     ]
     assert sum(isinstance(m, nn.ReLU) for m in model) == depth
     assert sum(p.numel() for p in model.parameters()) == count_params(64, 10, depth, width)
+    assert count_macs(64, 10, depth, width) == sum(m.weight.numel() for m in linears)
 
 
 def test_kaiming_normal_weights_and_zero_biases() -> None:
