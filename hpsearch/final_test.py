@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -31,12 +32,23 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix, precision_
 from sklearn.preprocessing import StandardScaler
 
 from hpsearch import __version__
+from hpsearch.choose import choose
 from hpsearch.config import TrainConfig
 from hpsearch.data import Dataset, load
 from hpsearch.errors import ConfigError, DefinitionMismatch, StorageError, TrainingDiverged
 from hpsearch.metrics import METRIC_NAMES, classification_metrics
 from hpsearch.space import from_params
-from hpsearch.storage import STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD, load_study, redact, stored_run
+from hpsearch.storage import (
+    STUDY_FINAL_TESTS,
+    TRIAL_FOLDS,
+    TRIAL_MEAN,
+    TRIAL_PARAMS_COUNT,
+    TRIAL_REASON,
+    TRIAL_STD,
+    load_study,
+    redact,
+    stored_run,
+)
 from hpsearch.text import mean_std
 from hpsearch.train import as_tensors, evaluate, fit, resolve_device, save_weights
 
@@ -69,7 +81,8 @@ def run_final_test(
     Args:
         url: Optuna storage URL of the study.
         study_name: the study; None: the only one in the storage.
-        which: ``best`` (by the study's metric and direction) or a trial number.
+        which: ``best`` (by the study's metric and direction), ``simplest`` (the fewest parameters
+            within one standard error of the best; see ``choose_trial``) or a trial number.
         out_dir: folder for the files; None: ``reports/<study-name>/final-test/``.
         device: ``auto``, ``cpu`` or ``cuda``.
         console, err_console: where tables and the repeat warning go.
@@ -107,25 +120,28 @@ def run_final_test(
 
 
 def choose_trial(study: optuna.Study, which: str) -> FrozenTrial:
-    """The complete trial ``which`` names: ``best`` or a trial number.
+    """The complete trial ``which`` names: ``best``, ``simplest`` or a trial number.
+
+    ``simplest`` is the one-standard-error choice of ``choose.choose``: of the complete trials
+    whose CV mean is within one standard error of the best's, the one with the fewest parameters.
 
     Raises:
         ConfigError: no complete trial, not a number, no such trial, or a trial that is not complete.
     """
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if which in ("best", "simplest") and not complete:
+        counts = Counter(_word(t.state) for t in trials)
+        states = ", ".join(f"{n} {word}" for word, n in counts.items()) or "no trials"
+        raise ConfigError(f"study {study.study_name!r} has no complete trial to test ({states}); run hpsearch study")
     if which == "best":
-        if not complete:
-            counts = Counter(_word(t.state) for t in trials)
-            states = ", ".join(f"{n} {word}" for word, n in counts.items()) or "no trials"
-            raise ConfigError(
-                f"study {study.study_name!r} has no complete trial to test ({states}); run hpsearch study"
-            )
         return study.best_trial
+    if which == "simplest":
+        return _simplest(study, complete)
     try:
         number = int(which)
     except ValueError:
-        raise ConfigError(f"which trial: give 'best' or a trial number, but got {which!r}") from None
+        raise ConfigError(f"which trial: give 'best', 'simplest' or a trial number, but got {which!r}") from None
     found = [t for t in trials if t.number == number]
     if not found:
         span = f"its trials are numbered 0 to {len(trials) - 1}" if trials else "it holds no trial"
@@ -139,6 +155,22 @@ def choose_trial(study: optuna.Study, which: str) -> FrozenTrial:
             f"only a complete trial can be final-tested{best}"
         )
     return trial
+
+
+def _simplest(study: optuna.Study, complete: list[FrozenTrial]) -> FrozenTrial:
+    defn, _ = stored_run(study)
+    choice = choose(
+        {t.number: [fold.get(defn.metric, math.nan) for fold in t.user_attrs.get(TRIAL_FOLDS, [])] for t in complete},
+        {t.number: t.user_attrs.get(TRIAL_PARAMS_COUNT) for t in complete},
+        folds=defn.cv.folds,
+        maximize=defn.direction == "maximize",
+    )
+    if choice is None:
+        raise ConfigError(
+            f"no complete trial of study {study.study_name!r} has a score on each of its {defn.cv.folds} folds, "
+            "so none is within one standard error of the best; give 'best' or a trial number"
+        )
+    return next(t for t in complete if t.number == choice.simplest)
 
 
 def check_data(data: Dataset, stored: dict[str, Any], study_name: str) -> None:

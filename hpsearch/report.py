@@ -1,15 +1,17 @@
 """Study -> plain DataFrames, one per section, with the loss kept apart from the metrics.
 
 Pipeline of ``run_report``: load the study -> build one DataFrame per section (summary, CV loss
-per trial, CV metrics per trial, the best trial fold by fold, parameter importances, final
-tests) -> order the per-trial tables -> write CSV, Markdown, HTML and PNG (``report_render``)
--> print rich tables or one JSON document. Nothing is trained: every figure is one the study
-stored, so the report can be rebuilt from the study file alone.
+per trial, CV metrics per trial, the best trial fold by fold, the top trials compared with the
+best and the simplest as good (``choose``), parameter importances, final tests) -> order the
+per-trial tables -> write CSV, Markdown, HTML and PNG (``report_render``) -> print rich tables
+or one JSON document. Nothing is trained: every figure is one the study stored, so the report
+can be rebuilt from the study file alone.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,14 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
+from hpsearch.choose import Choice, choose
 from hpsearch.config import METRICS, Definition
 from hpsearch.errors import ConfigError
 from hpsearch.report_render import print_report, to_json, write_files
 from hpsearch.storage import (
     STUDY_FINAL_TESTS,
     TRIAL_FOLDS,
+    TRIAL_MACS,
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
     TRIAL_REASON,
@@ -37,6 +41,7 @@ from hpsearch.text import format_params
 _METRIC_NAMES = tuple(m for m in METRICS if m != "loss")  # what people read and report
 _FIGURES = ("loss", *_METRIC_NAMES)  # as stored per fold: the loss first, then the metrics
 _MIN_COMPLETE_FOR_IMPORTANCES = 5  # fANOVA over fewer trials ranks noise
+COMPARED = 10  # the top trials compared with the best, fold by fold
 _STATES = {
     TrialState.COMPLETE: "complete",
     TrialState.PRUNED: "pruned",
@@ -59,6 +64,8 @@ class Report:
     loss: pd.DataFrame  # per trial: CV mean and std of the cross-entropy on the validation folds
     metrics: pd.DataFrame  # per trial: CV mean and std of accuracy, precision, recall and F1
     best_folds: pd.DataFrame | None  # the best trial's figures on each fold; None: none completed
+    comparison: pd.DataFrame | None  # the top trials (and the simplest) against the best; None: see notes
+    choice: Choice | None  # every complete trial against the best, and the one-SE choice
     importances: pd.DataFrame | None  # param, importance; None: see notes
     final_test: pd.DataFrame | None  # test-split results, oldest first; None: never tested
     test_evaluations: int  # how many times final-test has used the test split
@@ -69,6 +76,7 @@ class Report:
         tables = {"summary": self.summary, "loss": self.loss, "metrics": self.metrics}
         optional = {
             "best_trial_folds": self.best_folds,
+            "comparison": self.comparison,
             "importances": self.importances,
             "final_test": self.final_test,
         }
@@ -120,13 +128,17 @@ def run_report(
     return report
 
 
-def build_report(study: optuna.Study, defn: Definition, data: dict[str, Any], *, sort: str | None = None) -> Report:
+def build_report(
+    study: optuna.Study, defn: Definition, data: dict[str, Any], *, sort: str | None = None, compared: int = COMPARED
+) -> Report:
     """Every section of the report of ``study``, computed from what its trials stored.
 
     Args:
         study: an hpsearch study.
         defn, data: what ``storage.stored_run`` returns for it.
         sort: see ``run_report``.
+        compared: how many of the best trials the comparison table holds; the simplest trial is
+            added when it ranks lower.
 
     Raises:
         ConfigError: ``sort`` names no column of the per-trial tables.
@@ -142,6 +154,14 @@ def build_report(study: optuna.Study, defn: Definition, data: dict[str, Any], *,
     if best is None:
         reached = "the loss and metrics tables list what its trials reached" if trials else "it holds no trial"
         notes["best_trial_folds"] = f"No trial has completed yet, so the study has no best trial; {reached}."
+    choice = choose(
+        {t.number: [fold.get(defn.metric, math.nan) for fold in t.user_attrs.get(TRIAL_FOLDS, [])] for t in complete},
+        {t.number: t.user_attrs.get(TRIAL_PARAMS_COUNT) for t in complete},
+        folds=defn.cv.folds,
+        maximize=defn.direction == "maximize",
+    )
+    if choice is None:
+        notes["comparison"] = f"No complete trial has a score on each of the {defn.cv.folds} folds to compare."
     importances = _importances(study, len(complete), defn.seed, notes)
     entries: list[dict[str, Any]] = list(study.user_attrs.get(STUDY_FINAL_TESTS) or [])
     return Report(
@@ -150,10 +170,12 @@ def build_report(study: optuna.Study, defn: Definition, data: dict[str, Any], *,
         direction=defn.direction,
         params=params,
         ordered_by=ordered_by,
-        summary=_summary(study.study_name, defn, data, trials, best),
+        summary=_summary(study.study_name, defn, data, trials, best, choice),
         loss=loss,
         metrics=metrics,
         best_folds=None if best is None else _best_folds(best),
+        comparison=None if choice is None else _comparison(choice, complete, defn.metric, compared),
+        choice=choice,
         importances=importances,
         final_test=_final_tests(entries, params) if entries else None,
         test_evaluations=max((int(e.get("n_test_evaluations", 0)) for e in entries), default=0) or len(entries),
@@ -162,7 +184,12 @@ def build_report(study: optuna.Study, defn: Definition, data: dict[str, Any], *,
 
 
 def _summary(
-    name: str, defn: Definition, data: dict[str, Any], trials: list[FrozenTrial], best: FrozenTrial | None
+    name: str,
+    defn: Definition,
+    data: dict[str, Any],
+    trials: list[FrozenTrial],
+    best: FrozenTrial | None,
+    choice: Choice | None,
 ) -> pd.DataFrame:
     states = [_STATES[t.state] for t in trials]
     seconds = [t.duration.total_seconds() for t in trials if t.duration is not None]
@@ -186,6 +213,8 @@ def _summary(
         ("best trial", None if best is None else best.number),
         (f"best CV mean {defn.metric}", None if best is None else best.value),
         ("best params", None if best is None else format_params(best.params)),
+        ("trials tied with the best", None if choice is None else int(choice.table["tied"].sum()) - 1),
+        ("simplest trial (1-SE rule)", None if choice is None else choice.simplest),
     ]
     return pd.DataFrame(rows, columns=["item", "value"], dtype=object)
 
@@ -241,6 +270,22 @@ def _best_folds(best: FrozenTrial) -> pd.DataFrame:
     folds = best.user_attrs.get(TRIAL_FOLDS, [])
     rows = [{"trial": best.number, "fold": k + 1, **{n: fold.get(n) for n in _FIGURES}} for k, fold in enumerate(folds)]
     return pd.DataFrame(rows, columns=["trial", "fold", *_FIGURES])
+
+
+def _comparison(choice: Choice, complete: list[FrozenTrial], metric: str, compared: int) -> pd.DataFrame:
+    """The first ``compared`` rows of the choice, the simplest's row too, named for people."""
+    table = choice.table
+    shown = table[(table["rank"] <= compared) | (table["trial"] == choice.simplest)].reset_index(drop=True)
+    macs = {t.number: t.user_attrs.get(TRIAL_MACS) for t in complete}
+    roles = {choice.best: "best", choice.simplest: "simplest (1-SE)"}
+    if choice.best == choice.simplest:
+        roles[choice.best] = "best and simplest (1-SE)"
+    numbers = [int(n) for n in shown["trial"]]
+    shown["choice"] = pd.Series([roles.get(n) for n in numbers], dtype=object)
+    shown["macs"] = pd.Series([macs.get(n) for n in numbers], dtype="Int64")
+    columns = ["rank", "trial", "choice", "mean", "std", "n_params", "macs", "diff", "ci_low", "ci_high", "t", "p"]
+    names = {"mean": f"{metric}_mean", "std": f"{metric}_std", "diff": "diff_vs_best"}
+    return shown[[*columns, "tied", "within_1se", "pareto"]].rename(columns=names)
 
 
 def _importances(study: optuna.Study, n_complete: int, seed: int, notes: dict[str, str]) -> pd.DataFrame | None:

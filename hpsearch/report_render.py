@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hpsearch.errors import ConfigError
+from hpsearch.report_choose import choice_json, choice_sentences, draw_choice
 from hpsearch.text import format_params, mean_std
 
 if TYPE_CHECKING:
@@ -39,11 +40,15 @@ _TITLES = {
     "loss": "Loss: cross-entropy on the validation folds, CV mean ± std per trial",
     "metrics": "Metrics on the validation folds, CV mean ± std per trial",
     "best_trial_folds": "Best trial, fold by fold (validation folds)",
+    "comparison": "Is the best really the best? The top trials against the best on the same folds",
     "importances": "Parameter importances (fANOVA over the complete trials)",
     "final_test": "Final test: results on the TEST split, not cross-validation",
 }
 _OPTIONAL_FILES = {  # written only when their section exists; a stale copy would mislead
     "best_trial_folds.csv",
+    "comparison.csv",
+    "top_trials.png",
+    "pareto.png",
     "importances.csv",
     "final_test.csv",
     "history.png",
@@ -120,6 +125,7 @@ def to_json(report: Report, folder: Path, files: list[Path]) -> str:
         "ordered_by": report.ordered_by,
         "summary": {str(item): _native(value) for item, value in report.summary.itertuples(index=False)},
         **{stem: _records(tables[stem]) if stem in tables else None for stem in list(_TITLES)[1:]},
+        "choice": choice_json(report.choice),
         "test_evaluations": report.test_evaluations,
         "notes": report.notes,
         "out_dir": str(folder),
@@ -200,6 +206,8 @@ def _sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None, list[
         sentences = [report.notes[stem]] if stem in report.notes else []
         if stem in ("loss", "metrics"):
             sentences.append(f"Ordered by {report.ordered_by}; pruned trials show the folds they reached.")
+        if stem == "comparison":
+            sentences += choice_sentences(report)
         if stem == "best_trial_folds" and report.best_folds is not None and len(report.best_folds):
             title = f"{title}: trial {report.best_folds['trial'].iloc[0]}"
         if stem == "final_test":
@@ -219,7 +227,7 @@ def _draw(report: Report, study: optuna.Study, folder: Path) -> Pictures:
     from optuna.visualization.matplotlib import plot_optimization_history
 
     per_trial = "loss" if report.metric == "loss" else "metrics"
-    pictures: Pictures = {per_trial: [], "importances": []}
+    pictures: Pictures = {per_trial: [], "importances": [], "comparison": draw_choice(report, folder)}
     frame = getattr(report, per_trial)
     done = frame[frame["state"] == "complete"]
     if done.empty:

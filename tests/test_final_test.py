@@ -21,11 +21,22 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 from hpsearch.data import Dataset, load
+from hpsearch.final_test import choose_trial
 from hpsearch.metrics import METRIC_NAMES, classification_metrics
 from hpsearch.model import build_mlp
-from hpsearch.storage import STUDY_DATA, STUDY_DEFINITION, STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_STD, stored_run
+from hpsearch.storage import (
+    STUDY_DATA,
+    STUDY_DEFINITION,
+    STUDY_FINAL_TESTS,
+    TRIAL_FOLDS,
+    TRIAL_MEAN,
+    TRIAL_PARAMS_COUNT,
+    TRIAL_STD,
+    stored_run,
+)
 from hpsearch.train import evaluate
 from tests.conftest import run_cli
+from tests.test_choose import BEST, SIMPLEST, make_study
 
 RECORD_KEYS = {"trial", "params", "test", "cv_mean", "cv_std", "n_test_evaluations", "created", "seed", "fingerprint"}
 
@@ -186,8 +197,9 @@ def odd_study(small_study: tuple[Path, str], tmp_path_factory: pytest.TempPathFa
 BAD_INPUTS = {
     "unknown trial number": (["99", "--study-name", "digits"], "no trial 99 in study 'digits'"),
     "failed trial": (["4", "--study-name", "digits"], "trial 4 of study 'digits' is failed: interrupted (Ctrl-C)"),
-    "not a trial": (["bset", "--study-name", "digits"], "give 'best' or a trial number"),
+    "not a trial": (["bset", "--study-name", "digits"], "give 'best', 'simplest' or a trial number"),
     "no complete trial": (["best", "--study-name", "empty"], "has no complete trial to test (1 failed)"),
+    "nothing simplest": (["simplest", "--study-name", "empty"], "has no complete trial to test (1 failed)"),
     "missing storage": (["best", "--storage", "sqlite:///{tmp}/nope.db"], "no such study file"),
 }
 
@@ -204,3 +216,30 @@ def test_bad_input_exits_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "loss"])
+def test_simplest_is_the_one_se_choice_of_a_hand_made_study(tmp_path: Path, metric: str) -> None:
+    study = make_study(tmp_path / "study.db", metric=metric)
+    assert choose_trial(study, "best").number == BEST
+    assert choose_trial(study, "simplest").number == SIMPLEST
+
+
+def test_final_test_simplest_retrains_the_fewest_parameters_within_one_se(
+    small_study: tuple[Path, str], tmp_path: Path
+) -> None:
+    db = tmp_path / "study.db"
+    shutil.copy(small_study[0], db)
+    study = _study(db)
+    best = study.best_trial
+    # the one-SE rule by hand: within the best's fold std / sqrt(K) of its mean, the fewest parameters
+    folds = [f["accuracy"] for f in best.user_attrs[TRIAL_FOLDS]]
+    assert best.value is not None
+    bound = best.value - float(np.std(folds, ddof=1)) / np.sqrt(len(folds))
+    values = {t.number: t.value for t in study.trials if t.value is not None}
+    within = [t for t in study.trials if values[t.number] >= bound]
+    expected = min(within, key=lambda t: (t.user_attrs[TRIAL_PARAMS_COUNT], -values[t.number], t.number))
+    assert run_cli("final-test", "simplest", "--storage", f"sqlite:///{db}", "--out", tmp_path / "out") == 0
+    doc = json.loads((tmp_path / "out" / "final_test.json").read_text())
+    assert doc["trial"] == expected.number and doc["params"] == expected.params
+    assert _study(db).user_attrs[STUDY_FINAL_TESTS][0]["trial"] == expected.number

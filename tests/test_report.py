@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -17,14 +18,27 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState
+from scipy import stats
 
 from hpsearch.config import Definition, RunConfig, with_overrides
 from hpsearch.cv import FIGURES, summarize
 from hpsearch.data import load
+from hpsearch.report import build_report
 from hpsearch.space import suggest
-from hpsearch.storage import STUDY_FINAL_TESTS, TRIAL_FOLDS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD, open_storage
+from hpsearch.storage import (
+    STUDY_FINAL_TESTS,
+    TRIAL_FOLDS,
+    TRIAL_MACS,
+    TRIAL_MEAN,
+    TRIAL_PARAMS_COUNT,
+    TRIAL_REASON,
+    TRIAL_STD,
+    open_storage,
+    stored_run,
+)
 from hpsearch.study import open_study
 from tests.conftest import STUDY_ARGS, run_cli
+from tests.test_choose import BEST, SIMPLEST, TIED, WITHIN_1SE, make_study
 
 METRICS = FIGURES[1:]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -67,6 +81,7 @@ def test_every_table_is_written(report_dir: Path) -> None:
     tables = {"summary.csv", "loss.csv", "metrics.csv", "best_trial_folds.csv", "report.md", "report.html"}
     assert tables <= names
     assert {"history.png", "metric_vs_width.png", "metric_vs_depth.png"} <= names
+    assert {"comparison.csv", "top_trials.png", "pareto.png"} <= names
     assert "importances.csv" not in names and "final_test.csv" not in names  # 4 trials, never tested
     assert "need at least 5 complete trials" in (report_dir / "report.md").read_text()
 
@@ -112,7 +127,7 @@ def test_best_trial_folds_are_the_stored_folds(report_dir: Path, small_study: tu
 def test_html_is_self_contained_and_embeds_the_plots(report_dir: Path) -> None:
     page = (report_dir / "report.html").read_text()
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 3
+    assert len(images) == 5
     for data in images:
         height, width = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png").shape[:2]
         assert height > 100 and width > 100
@@ -133,6 +148,9 @@ def test_json_is_one_document_on_stdout(
         assert row["f1_mean"] == trials[row["trial"]].user_attrs[TRIAL_MEAN]["f1"]
     assert all("accuracy_mean" not in row for row in doc["loss"])
     assert doc["importances"] is None and doc["final_test"] is None
+    assert [row["trial"] for row in doc["comparison"]] == _csv(tmp_path / "r" / "comparison.csv")["trial"].tolist()
+    assert doc["choice"]["best"] == doc["summary"]["best trial"] and doc["comparison"][0]["p"] is None
+    assert doc["choice"]["simplest"] == doc["summary"]["simplest trial (1-SE rule)"]
     assert (tmp_path / "r" / "report.html").exists()
 
 
@@ -220,6 +238,7 @@ def test_a_study_with_nothing_complete_still_reports(
     assert loss["loss_std"].isna().loc[0]  # one fold has no spread
     assert loss.loc[1, "state"] == "failed" and loss.loc[1, "folds"] == 0
     assert not (tmp_path / "r" / "best_trial_folds.csv").exists()
+    assert not (tmp_path / "r" / "comparison.csv").exists() and not (tmp_path / "r" / "pareto.png").exists()
     summary = _summary(tmp_path / "r")
     assert (summary["trials pruned"], summary["trials failed"], summary["trials complete"]) == ("1", "1", "0")
 
@@ -279,7 +298,90 @@ def test_the_html_renders_in_a_browser(report_dir: Path, tmp_path: Path) -> None
     sizes = re.search(r'data-sizes="([^"]*)"', dom.stdout)
     assert sizes is not None
     dims = [tuple(map(int, s.split("x"))) for s in sizes.group(1).split()]
-    assert len(dims) == 3 and all(w > 100 and h > 100 for w, h in dims)
+    assert len(dims) == 5 and all(w > 100 and h > 100 for w, h in dims)
     pixels = matplotlib.image.imread(shot)[..., :3]
     assert (pixels < 0.9).any(axis=-1).mean() > 0.02  # text and tables, not a blank page
     assert (np.ptp(pixels, axis=-1) > 0.3).sum() > 500  # coloured plot marks: the images are drawn
+
+
+# --- "Is the best really the best?" --------------------------------------------------------
+
+
+def test_the_comparison_is_the_corrected_ttest_on_the_stored_folds(
+    report_dir: Path, small_study: tuple[Path, str]
+) -> None:
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{small_study[0]}")
+    trials, best = _trials(small_study[0]), study.best_trial
+    table = _csv(report_dir / "comparison.csv")
+    assert table["trial"].tolist()[0] == best.number and table["rank"].tolist() == [1, 2, 3, 4]
+    assert table["accuracy_mean"].tolist() == sorted(table["accuracy_mean"], reverse=True)
+    best_folds = [f["accuracy"] for f in best.user_attrs[TRIAL_FOLDS]]
+    for row in table.to_dict(orient="records"):
+        stored = trials[row["trial"]].user_attrs
+        assert row["n_params"] == stored[TRIAL_PARAMS_COUNT] and row["macs"] == stored[TRIAL_MACS]
+        assert row["accuracy_mean"] == pytest.approx(stored[TRIAL_MEAN]["accuracy"], rel=1e-12)
+        if row["trial"] == best.number:
+            assert row["choice"].startswith("best") and row["diff_vs_best"] == 0 and math.isnan(row["p"])
+            continue
+        d = np.array([f["accuracy"] for f in stored[TRIAL_FOLDS]]) - best_folds
+        scale = math.sqrt((1 / 3 + 1 / 2) * d.var(ddof=1))  # K=3: 1/K + n_val/n_train, the latter 1/(K-1)
+        if scale == 0:
+            continue  # identical folds: see test_choose
+        p = 2 * stats.t.sf(abs(d.mean() / scale), 2)
+        assert (row["diff_vs_best"], row["p"]) == pytest.approx((d.mean(), p), rel=1e-9)
+        assert row["tied"] == (p >= 0.05)
+    summary = _summary(report_dir)
+    assert summary["simplest trial (1-SE rule)"] in {str(n) for n in table.loc[table["within_1se"], "trial"]}
+    md = (report_dir / "report.md").read_text()
+    assert "## Is the best really the best?" in md and "corrected resampled t-test" in md
+    assert "![" in md and "(top_trials.png)" in md and "(pareto.png)" in md
+
+
+@pytest.fixture(scope="module")
+def hand_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of the hand-made study of test_choose."""
+    folder = tmp_path_factory.mktemp("hand")
+    make_study(folder / "study.db")
+    assert _report(folder / "study.db", folder / "r") == 0
+    return folder / "r"
+
+
+def test_the_hand_made_study_marks_the_ties_and_names_the_simplest(hand_report: Path) -> None:
+    table = _csv(hand_report / "comparison.csv").set_index("trial")
+    assert table.index.tolist() == [3, 2, 0, 6, 4, 1]  # trial 5 lacks a fold, and the pruned one is out
+    assert set(table.index[table["tied"]]) == TIED and set(table.index[table["within_1se"]]) == WITHIN_1SE
+    assert table.loc[BEST, "choice"] == "best" and table.loc[SIMPLEST, "choice"] == "simplest (1-SE)"
+    assert table["choice"].isna().sum() == len(table) - 2
+    assert table.loc[SIMPLEST, "macs"] == 4_000 and set(table.index[table["n_params"].isna()]) == {6}
+    summary = _summary(hand_report)
+    assert summary["simplest trial (1-SE rule)"] == str(SIMPLEST) and summary["best trial"] == str(BEST)
+    assert summary["trials tied with the best"] == str(len(TIED) - 1)
+    md = " ".join((hand_report / "report.md").read_text().split())
+    assert f"trial {SIMPLEST} has the fewest parameters (2,000): hpsearch final-test simplest" in md
+    assert "Left out: complete trials 5" in md
+    page = (hand_report / "report.html").read_text()
+    section = page.split('<section id="comparison">')[1].split("</section>")[0]
+    assert len(re.findall(r'<img src="data:image/png;base64,', section)) == 2
+    for name in ("top_trials.png", "pareto.png"):
+        height, width = matplotlib.image.imread(hand_report / name).shape[:2]
+        assert height > 300 and width > 500
+
+
+def test_the_comparison_table_keeps_the_top_and_the_simplest(tmp_path: Path) -> None:
+    study = make_study(tmp_path / "study.db")
+    defn, data = stored_run(study)
+    report = build_report(study, defn, data, compared=2)
+    assert report.comparison is not None and report.choice is not None
+    assert report.comparison["trial"].tolist() == [3, 2, 0]  # the top two, then the simplest, ranked third
+    assert len(report.choice.table) == 6  # the pictures and JSON see every comparable trial
+
+
+def test_a_loss_study_compares_lower_as_better(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_study(tmp_path / "study.db", metric="loss")
+    capsys.readouterr()
+    assert _report(tmp_path / "study.db", tmp_path / "r", "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["choice"]["best"], doc["choice"]["simplest"]) == (BEST, SIMPLEST)
+    assert set(doc["choice"]["tied"]) == TIED
+    rows = {row["trial"]: row for row in doc["comparison"]}
+    assert rows[1]["diff_vs_best"] > 0 and rows[1]["loss_mean"] > rows[BEST]["loss_mean"]  # worse: a higher loss
