@@ -9,6 +9,7 @@ fold ends, so a pruned or interrupted trial keeps what it reached.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -178,7 +179,9 @@ def _pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
     if cfg.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
     if cfg.pruner == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        with warnings.catch_warnings():  # chosen knowingly; the warning would break the one-line stderr
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     return optuna.pruners.NopPruner()
 
 
@@ -192,6 +195,13 @@ class _Objective:
         self.pruner = cfg.pruner
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:  # Optuna marks the trial failed; say why
+            trial.set_user_attr(TRIAL_REASON, "interrupted (Ctrl-C)")
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
         train = suggest(trial, self.defn.space, self.base)
         sizes = (self.data.n_features, self.data.n_classes, train.depth, train.width)
         trial.set_user_attr(TRIAL_PARAMS_COUNT, count_params(*sizes))
@@ -226,9 +236,6 @@ class _Objective:
         except TrainingDiverged as e:
             trial.set_user_attr(TRIAL_REASON, f"diverged: {e}")
             raise optuna.TrialPruned(f"diverged: {e}") from None
-        except KeyboardInterrupt:
-            trial.set_user_attr(TRIAL_REASON, "interrupted (Ctrl-C)")
-            raise
         _save_folds(trial, result.folds)
         if not math.isfinite(result.mean[metric]):
             trial.set_user_attr(TRIAL_REASON, f"diverged: validation {metric} is {result.mean[metric]}")
