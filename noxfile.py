@@ -32,3 +32,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on hpsearch/ and tests/."""
     session.install(*INSTALL, "mypy>=1.10", "pandas-stubs", "-e", ".[test]")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Training speed side by side (-- --quick: short); -- --pruning[-trials=N]: the pruning study after it."""
+    session.install(*INSTALL, "-e", ".", "skorch")
+    pruning = [a for a in session.posargs if a.startswith("--pruning")]
+    session.run("python", "-m", "bench.speed", *[a for a in session.posargs if a not in pruning])
+    if pruning:
+        trials = [a.split("=", 1)[1] for a in pruning if a.startswith("--pruning-trials=")]
+        session.run("python", "-m", "bench.pruning", *(["--trials", trials[0]] if trials else []))

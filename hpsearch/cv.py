@@ -1,4 +1,4 @@
-"""Seeded stratified K-fold splits of the training rows; K fold-models trained together; fold figures.
+"""Seeded stratified K-fold splits of the training rows; K fold-models trained side by side; fold figures.
 
 Every trial of a study is scored on the same K folds (one seeded split), so fold figures are
 paired across trials. The test rows never enter here: callers pass the training split only.
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -17,7 +18,7 @@ from hpsearch.config import CVConfig, TrainConfig
 from hpsearch.data import Dataset
 from hpsearch.errors import ConfigError
 from hpsearch.metrics import METRIC_NAMES, classification_metrics
-from hpsearch.stacked import StackedMLP, evaluate_stacked, fit_stacked, stack
+from hpsearch.stacked import StackedMLP, evaluate_stacked, fit_folds
 from hpsearch.train import as_tensors
 
 FIGURES = ("loss", *METRIC_NAMES)  # loss first, then the metrics people read
@@ -80,7 +81,7 @@ def cross_validate(
     on_epoch: EpochCallback | None = None,
     score_every_epoch: bool = False,
 ) -> CVResult:
-    """Train one model per fold on the other folds and score it on its own; all K together.
+    """Train one model per fold on the other folds and score it on its own, all K side by side (``fit_folds``).
 
     Args:
         data: the data set; only its training split is used.
@@ -93,30 +94,39 @@ def cross_validate(
     Returns:
         Loss, accuracy, precision, recall and F1 on every validation fold after the last epoch.
     """
-    fit_parts, val_parts = [], []
-    for train_rows, val_rows in splits:
-        x_fit, x_val = data.x_train[train_rows], data.x_train[val_rows]
-        if data.standardize:  # fitted preprocessing sees the training folds only
-            scaler = StandardScaler().fit(x_fit)
-            x_fit, x_val = scaler.transform(x_fit), scaler.transform(x_val)
-        fit_parts.append(as_tensors(x_fit, data.y_train[train_rows], train.device))
-        val_parts.append(as_tensors(x_val, data.y_train[val_rows], train.device))
-    x, counts = stack([xt for xt, _ in fit_parts])
-    y, _ = stack([yt for _, yt in fit_parts])
-    xv, val_counts = stack([xt for xt, _ in val_parts])
-    yv, _ = stack([yt for _, yt in val_parts])
-    truth = [data.y_train[rows] for _, rows in splits]
+    x, y, folds, val = _fold_tensors(data, splits, train.device)
 
-    def score(model: StackedMLP) -> list[dict[str, float]]:
-        results = evaluate_stacked(model, xv, yv, val_counts)
-        return [
-            {"loss": loss, **classification_metrics(t, pred, data.n_classes)}
-            for (loss, pred), t in zip(results, truth, strict=True)
-        ]
+    def score(k: int, model: StackedMLP) -> dict[str, float]:
+        xv, yv = val[k]
+        ((loss, pred),) = evaluate_stacked(model, xv[None], yv[None], [len(yv)])
+        return {"loss": loss, **classification_metrics(data.y_train[splits[k][1]], pred, data.n_classes)}
 
-    def hook(epoch: int, losses: list[float], model: StackedMLP) -> None:
-        if on_epoch is not None:
-            on_epoch(epoch, losses, score(model) if score_every_epoch else None)
+    figures = fit_folds(
+        x, y, folds, data.n_classes, train, score, on_epoch=on_epoch, score_every_epoch=score_every_epoch
+    )
+    return CVResult(figures)
 
-    model = fit_stacked(x, y, counts, data.n_classes, train, hook)
-    return CVResult(score(model))
+
+def _fold_tensors(
+    data: Dataset, splits: list[Split], device: str
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The rows every fold trains from, each fold's training rows in them, each fold's validation set.
+
+    Every fold gathers its batches from the one training split, no copy per fold, unless the
+    data are standardized: each fold's scaler is fitted on its training rows only (and then
+    scales its validation rows), so each fold trains on its own scaled copy.
+    """
+    if not data.standardize:
+        x, y = as_tensors(data.x_train, data.y_train, device)
+        folds = [torch.from_numpy(rows).to(device) for rows, _ in splits]
+        return x, y, folds, [as_tensors(data.x_train[v], data.y_train[v], device) for _, v in splits]
+    scalers = [StandardScaler().fit(data.x_train[rows]) for rows, _ in splits]
+    parts = [scaler.transform(data.x_train[rows]) for scaler, (rows, _) in zip(scalers, splits, strict=True)]
+    x, y = as_tensors(np.concatenate(parts), np.concatenate([data.y_train[rows] for rows, _ in splits]), device)
+    ends = np.cumsum([len(rows) for rows, _ in splits]).tolist()
+    folds = [torch.arange(end - len(rows), end, device=device) for end, (rows, _) in zip(ends, splits, strict=True)]
+    val = [
+        as_tensors(scaler.transform(data.x_train[v]), data.y_train[v], device)
+        for scaler, (_, v) in zip(scalers, splits, strict=True)
+    ]
+    return x, y, folds, val

@@ -1,21 +1,27 @@
-"""Fit one MLP on arrays held in memory; evaluate it under no_grad in eval mode.
+"""Fit MLPs on arrays held in memory; evaluate one under no_grad in eval mode.
 
-Batches are contiguous slices of the rows permuted once per epoch: no DataLoader and no
-per-sample Python in the hot loop. An epoch is ``ceil(n / batch_size)`` batches of nearly
-equal size (``tensor_split``), so K folds of slightly different sizes take the same number of
-steps and can be trained together (``stacked.py``).
+``Trainer`` trains K MLPs of one architecture together (K = 1 for ``fit``) with the backward
+pass written out: a step is its matrix products and a few element-wise kernels, no autograd
+graph, no allocation; weights and gradients live in two flat buffers, so the optimizer is one
+functional ``torch.optim`` call. Batches are ``tensor_split`` cuts of each model's permutation
+of its rows, ``ceil(n / batch_size)`` per epoch. bench/ holds all this against the GEMM limit.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.adagrad import adagrad
+from torch.optim.adam import adam
+from torch.optim.rmsprop import rmsprop
+from torch.optim.sgd import sgd
 
 from hpsearch.config import TrainConfig
 from hpsearch.errors import ConfigError, TrainingDiverged
@@ -27,6 +33,7 @@ torch.set_flush_denormal(True)
 
 EpochCallback = Callable[[int, float], None]  # (epoch index, mean training loss)
 _EVAL_CHUNK = 8192
+_relu_backward = torch.ops.aten.threshold_backward.grad_input  # grad * (activation > 0), in place
 
 
 def resolve_device(name: str) -> str:
@@ -53,14 +60,12 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer a TrainConfig names, over the model's parameters."""
+    """The ``torch.optim`` optimizer a TrainConfig names; ``Trainer`` does the same arithmetic."""
     params = model.parameters()
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
-        # fused: one kernel for all parameters; measured 2x faster per step than the default
-        # foreach implementation for the MLPs here (bench/), same arithmetic
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adagrad":
         return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "rmsprop":
@@ -71,6 +76,175 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Optimizer steps in one epoch over ``n`` rows: batches of at most ``batch_size``."""
     return math.ceil(n / batch_size)
+
+
+class _FlatOptimizer:
+    """Steps of the configured optimizer on one flat parameter tensor.
+
+    torch.optim's functional API: the kernels of ``make_optimizer``'s optimizers (fused where
+    torch has a fused kernel) without their per-step Python bookkeeping: ``Optimizer.step()``
+    costs 80-130 us a step before any kernel runs, the functional call 15-30 us (2-core CPU).
+    """
+
+    def __init__(self, param: torch.Tensor, grad: torch.Tensor, cfg: TrainConfig) -> None:
+        p, g, lr, decay = [param], [grad], cfg.lr, cfg.weight_decay
+        steps = [torch.zeros((), dtype=torch.float32, device=param.device)]  # fused kernels want it there
+
+        def zeros() -> list[torch.Tensor]:
+            return [torch.zeros_like(param)]
+
+        self.step: Callable[[], None]
+        if cfg.optimizer == "adam":
+            self.step = partial(
+                adam, p, g, zeros(), zeros(), [], steps, fused=True, amsgrad=False, beta1=0.9, beta2=0.999,
+                lr=lr, weight_decay=decay, eps=1e-8, maximize=False,
+            )  # fmt: skip
+        elif cfg.optimizer == "sgd":
+            buffers: list[torch.Tensor | None] = [None]  # the first step allocates SGD's momentum
+            self.step = partial(
+                sgd, p, g, buffers, fused=True, momentum=cfg.momentum, dampening=0.0, nesterov=False,
+                lr=lr, weight_decay=decay, maximize=False,
+            )  # fmt: skip
+        elif cfg.optimizer == "adagrad":
+            self.step = partial(
+                adagrad, p, g, zeros(), steps, fused=True, lr_decay=0.0, eps=1e-10,
+                lr=lr, weight_decay=decay, maximize=False,
+            )  # fmt: skip
+        else:  # rmsprop has no fused kernel; on one tensor its plain loop is a few kernels anyway
+            self.step = partial(
+                rmsprop, p, g, zeros(), [], [], [torch.zeros(())], foreach=False, alpha=0.99, eps=1e-8,
+                momentum=0.0, centered=False, lr=lr, weight_decay=decay, maximize=False,
+            )  # fmt: skip
+
+
+class Trainer:
+    """K MLPs of one architecture, model k trained on rows ``folds[k]`` of ``x``, one epoch per call.
+
+    Model k is initialised (``build_mlp``) and shuffled with seed ``cfg.seed + k``, so K = 1 is
+    ``fit`` and model k of K is what ``fit`` trains with that seed, up to float rounding.
+
+    Args:
+        x: float32 features (n, n_features); every fold's rows are gathered from it per step.
+        y: int64 class indices (n,).
+        folds: K int64 tensors of row indices into ``x``, the training rows of each model.
+        n_classes: output units.
+        cfg: architecture, optimizer and schedule.
+        steps: steps per epoch; default ``steps_per_epoch`` of the largest fold.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        folds: list[torch.Tensor],
+        n_classes: int,
+        cfg: TrainConfig,
+        steps: int | None = None,
+    ) -> None:
+        self.x, self.y, self.folds, self.cfg, self.epoch = x, y, folds, cfg, 0
+        self.counts = [len(f) for f in folds]
+        self.steps = steps or steps_per_epoch(max(self.counts), cfg.batch_size)
+        # model k's own generators draw its permutations (on the CPU: the same on any device) and
+        # dropout masks, not torch's global one, so that trainers may run in threads side by side
+        self.orders = [torch.Generator().manual_seed(cfg.seed + k) for k in range(len(folds))]
+        self.noise = [torch.Generator(x.device).manual_seed(cfg.seed + k) for k in range(len(folds))]
+        members = []
+        for k in range(len(folds)):
+            torch.manual_seed(cfg.seed + k)  # weight init
+            mlp = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width)
+            members.append([m for m in mlp if isinstance(m, nn.Linear)])
+        # layer by layer, (K, in, out) weights (nn.Linear's (out, in) transposed, as baddbmm wants
+        # them) and (K, 1, out) biases, one after the other in one flat buffer; gradients alike
+        shapes = [(len(folds), lin.in_features, lin.out_features) for lin in members[0]]
+        self.flat = torch.empty(sum(k * (i + 1) * o for k, i, o in shapes), device=x.device)
+        grad = torch.empty_like(self.flat)
+        views: tuple[list[torch.Tensor], ...] = ([], [], [], [])
+        (self.weights, self.biases, self.grad_w, self.grad_b), at = views, 0
+        for i, (k, n_in, n_out) in enumerate(shapes):
+            for buffer, weights, biases in ((self.flat, self.weights, self.biases), (grad, self.grad_w, self.grad_b)):
+                weights.append(buffer[at : at + k * n_in * n_out].view(k, n_in, n_out))
+                biases.append(buffer[at + k * n_in * n_out : at + k * (n_in + 1) * n_out].view(k, 1, n_out))
+            at += k * (n_in + 1) * n_out
+            self.weights[i].copy_(torch.stack([m[i].weight.detach().T for m in members]))
+            self.biases[i].copy_(torch.stack([m[i].bias.detach() for m in members]).unsqueeze(1))
+        self.optimizer = _FlatOptimizer(self.flat, grad, cfg)
+
+    def run_epoch(self) -> list[float]:
+        """Train every model for one epoch.
+
+        Returns:
+            Each model's mean training loss over its rows.
+
+        Raises:
+            TrainingDiverged: a model's loss is NaN or infinite.
+        """
+        rows, valid, weight = self._schedule()
+        steps, k_models, batch = rows.shape
+        xb, yb = self.x.new_empty((k_models, batch, self.x.shape[1])), self.y.new_empty((k_models, batch, 1))
+        acts = [xb] + [self.x.new_empty((k_models, batch, w.shape[2])) for w in self.weights]  # in, each layer's out
+        grads = [self.x.new_empty((k_models, batch, w.shape[1])) for w in self.weights]
+        masks = [torch.empty_like(a) for a in acts[1:-1]] if self.cfg.dropout > 0 else []
+        picked = self.x.new_empty((steps, k_models, batch, 1))  # log-likelihood of each row
+        minus_one = self.x.new_full((k_models, batch, 1), -1.0)
+        # views made once an epoch, not per step: each costs microseconds of Python and dispatch
+        x_rows, y_rows = xb.view(k_models * batch, -1), yb.view(-1)
+        acts_t, weights_t = [a.transpose(1, 2) for a in acts], [w.transpose(1, 2) for w in self.weights]
+        per_step = zip(rows.view(steps, -1).unbind(), valid.unbind(), weight.unbind(), picked.unbind(), strict=True)
+        for step_rows, step_valid, step_weight, step_picked in per_step:
+            torch.index_select(self.x, 0, step_rows, out=x_rows)
+            torch.index_select(self.y, 0, step_rows, out=y_rows)
+            self._forward(acts, masks)
+            logp = torch.log_softmax(acts[-1], 2)
+            torch.mul(torch.gather(logp, 2, yb), step_valid, out=step_picked)
+            d = logp.exp_().scatter_add_(2, yb, minus_one).mul_(step_weight)  # d loss / d logits
+            for i in reversed(range(len(self.weights))):
+                torch.bmm(acts_t[i], d, out=self.grad_w[i])
+                torch.sum(d, 1, keepdim=True, out=self.grad_b[i])
+                if i > 0:
+                    d = torch.bmm(d, weights_t[i], out=grads[i])
+                    if masks:
+                        d.mul_(masks[i - 1])
+                    d = _relu_backward(d, acts[i], 0, grad_input=d)
+            self.optimizer.step()
+        counts = torch.tensor(self.counts, dtype=torch.float32, device=self.x.device)
+        losses: list[float] = (-picked.sum(dim=(0, 2, 3)) / counts).tolist()
+        self.epoch += 1
+        for k, value in enumerate(losses):
+            if not math.isfinite(value):
+                where = f" on fold {k + 1}" if len(losses) > 1 else ""
+                raise TrainingDiverged(f"training loss became {value}{where} in epoch {self.epoch}")
+        return losses
+
+    def _forward(self, acts: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
+        """Every layer's output from ``acts[0]`` into ``acts[1:]``, hidden ones after ReLU and dropout."""
+        last, p = len(self.weights) - 1, self.cfg.dropout
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, acts[i], w, out=acts[i + 1])
+            if i < last:
+                h.relu_()
+                if masks:  # the masks F.dropout draws, each model's from its own generator
+                    for mask, generator in zip(masks[i], self.noise, strict=True):
+                        mask.bernoulli_(1 - p, generator=generator)
+                    h.mul_(masks[i].div_(1 - p))
+
+    def _schedule(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows of every step for every model, as ``tensor_split`` cuts each model's permutation.
+
+        Returns:
+            rows (steps, K, b) indices into ``x``; valid (steps, K, b, 1), 0 on padding; and the
+            rows' weights in their model's batch mean, ``valid`` over the batch's row count.
+        """
+        steps, device, rows, valid = self.steps, self.x.device, [], []
+        slot, step = torch.arange(math.ceil(max(self.counts) / steps)), torch.arange(steps)
+        for fold, n, order in zip(self.folds, self.counts, self.orders, strict=True):
+            size, extra = divmod(n, steps)  # tensor_split: the first `extra` batches get one row more
+            start, length = step * size + step.clamp(max=extra), size + (step < extra).long()
+            ok = slot < length[:, None]
+            position = torch.where(ok, start[:, None] + slot, 0)
+            rows.append(fold[torch.randperm(n, generator=order).to(device)[position.to(device)]])
+            valid.append(ok)
+        mask = torch.stack(valid, dim=1).to(device=device, dtype=torch.float32).unsqueeze(3)
+        return torch.stack(rows, dim=1), mask, mask / mask.sum(dim=2, keepdim=True)
 
 
 def fit(
@@ -92,34 +266,23 @@ def fit(
         steps: batches per epoch; default ``steps_per_epoch(n, cfg.batch_size)``.
 
     Returns:
-        The trained model, in training mode.
+        The trained ``build_mlp`` model, in training mode.
 
     Raises:
         TrainingDiverged: the training loss of an epoch is NaN or infinite.
     """
-    torch.manual_seed(cfg.seed)  # weight init and dropout masks
-    order = torch.Generator().manual_seed(cfg.seed)
-    model = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width, cfg.dropout).to(x.device)
-    optimizer = make_optimizer(model, cfg)
-    model.train()
-    n = len(y)
-    steps = steps or steps_per_epoch(n, cfg.batch_size)
+    trainer = Trainer(x, y, [torch.arange(len(y), device=x.device)], n_classes, cfg, steps)
     for epoch in range(cfg.epochs):
-        perm = torch.randperm(n, generator=order).to(x.device)
-        xs, ys = x[perm], y[perm]  # one gather per epoch; batches below are views
-        total = torch.zeros((), device=x.device)
-        for xb, yb in zip(xs.tensor_split(steps), ys.tensor_split(steps), strict=True):
-            loss = F.cross_entropy(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            total += loss.detach() * len(yb)
-        mean_loss = float(total) / n
-        if not math.isfinite(mean_loss):
-            raise TrainingDiverged(f"training loss became {mean_loss} in epoch {epoch + 1}")
+        (loss,) = trainer.run_epoch()
         if on_epoch is not None:
-            on_epoch(epoch, mean_loss)
-    return model
+            on_epoch(epoch, loss)
+    model = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width, cfg.dropout).to(x.device)
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for lin, w, b in zip(linears, trainer.weights, trainer.biases, strict=True):
+            lin.weight.copy_(w[0].T)
+            lin.bias.copy_(b[0, 0])
+    return model.train()
 
 
 @torch.no_grad()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from sklearn.preprocessing import StandardScaler
 
 from hpsearch.config import CVConfig, DataConfig, TrainConfig
 from hpsearch.cv import FIGURES, cross_validate, make_splits
 from hpsearch.data import Dataset, load
 from hpsearch.errors import ConfigError
+from hpsearch.train import as_tensors, evaluate, fit, steps_per_epoch
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +56,17 @@ def test_cross_validate_scores_every_fold(digits: Dataset) -> None:
         values = [f[name] for f in result.folds]
         assert result.mean[name] == pytest.approx(np.mean(values))
         assert result.std[name] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_standardized_data_scale_each_fold_by_its_own_training_rows(digits: Dataset) -> None:
+    table = replace(digits, standardize=True)  # as a table file is loaded
+    splits = make_splits(table.y_train, CVConfig(folds=3))
+    cfg = TrainConfig(depth=1, width=32, epochs=2, lr=1e-2)
+    result = cross_validate(table, splits, cfg)
+    steps = steps_per_epoch(max(len(rows) for rows, _ in splits), cfg.batch_size)
+    for k, (train_rows, val_rows) in enumerate(splits):
+        scaler = StandardScaler().fit(table.x_train[train_rows])  # never sees the validation rows
+        x_fit, y_fit = as_tensors(scaler.transform(table.x_train[train_rows]), table.y_train[train_rows], "cpu")
+        x_val, y_val = as_tensors(scaler.transform(table.x_train[val_rows]), table.y_train[val_rows], "cpu")
+        alone = fit(x_fit, y_fit, 10, replace(cfg, seed=cfg.seed + k), steps=steps)
+        assert result.folds[k]["loss"] == pytest.approx(evaluate(alone, x_val, y_val)[0], rel=1e-4)

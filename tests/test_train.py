@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from hpsearch.config import DataConfig, Optimizer, TrainConfig
 from hpsearch.data import load
 from hpsearch.errors import TrainingDiverged
 from hpsearch.metrics import classification_metrics
-from hpsearch.train import evaluate, fit
+from hpsearch.model import build_mlp
+from hpsearch.train import evaluate, fit, make_optimizer, steps_per_epoch
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +62,66 @@ def test_divergence_is_detected(tensors: tuple[torch.Tensor, ...]) -> None:
     x, y, *_ = tensors
     with pytest.raises(TrainingDiverged, match="epoch 1"):
         fit(x, y, 10, TrainConfig(depth=2, width=64, optimizer="sgd", lr=1e6, epochs=2))
+
+
+class _Dropout(nn.Module):
+    """F.dropout's arithmetic, its masks drawn from a generator of the test's own."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p, self.generator = p, generator
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h * torch.empty_like(h).bernoulli_(1 - self.p, generator=self.generator).div_(1 - self.p)
+
+
+def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Module:
+    """nn.Sequential, autograd and torch.optim over the batches (and dropout masks) ``fit`` takes."""
+    torch.manual_seed(cfg.seed)
+    model = build_mlp(x.shape[1], 10, cfg.depth, cfg.width)
+    if cfg.dropout > 0:  # the masks fit draws: from a generator seeded like the batch order
+        noise, layers = torch.Generator().manual_seed(cfg.seed), list[nn.Module]()
+        for layer in model:
+            layers += [layer, _Dropout(cfg.dropout, noise)] if isinstance(layer, nn.ReLU) else [layer]
+        model = nn.Sequential(*layers)
+    optimizer = make_optimizer(model, cfg)
+    order = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(cfg.epochs):
+        for rows in torch.randperm(len(y), generator=order).tensor_split(steps_per_epoch(len(y), cfg.batch_size)):
+            loss = F.cross_entropy(model(x[rows]), y[rows])
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+    return model
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad", "rmsprop"])
+def test_fit_trains_what_autograd_and_torch_optim_train(
+    tensors: tuple[torch.Tensor, ...], optimizer: Optimizer
+) -> None:
+    x, y = tensors[0][:1000], tensors[1][:1000]  # 21 batches: 13 of 48 rows and 8 of 47, padded to 48
+    cfg = TrainConfig(depth=2, width=48, optimizer=optimizer, lr=0.01, weight_decay=1e-3, batch_size=48, epochs=2)
+    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # RMSprop amplifies rounding
+
+
+def test_fit_with_dropout_trains_what_autograd_trains(tensors: tuple[torch.Tensor, ...]) -> None:
+    x, y = tensors[0][:960], tensors[1][:960]  # 20 batches of 48: no padding, so the same masks are drawn
+    cfg = TrainConfig(depth=2, width=48, dropout=0.4, lr=0.01, batch_size=48, epochs=2)
+    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_dropout_is_seeded_and_still_learns(tensors: tuple[torch.Tensor, ...]) -> None:
+    x, y, xt, yt = tensors
+    cfg = TrainConfig(depth=2, width=64, dropout=0.3, lr=1e-2, epochs=3, seed=2)
+    a, b, c = (
+        fit(x, y, 10, cfg),
+        fit(x, y, 10, cfg),
+        fit(x, y, 10, TrainConfig(depth=2, width=64, lr=1e-2, epochs=3, seed=2)),
+    )
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
+    assert classification_metrics(yt.numpy(), evaluate(a, xt, yt)[1], 10)["accuracy"] > 0.85

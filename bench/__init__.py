@@ -1,0 +1,1 @@
+"""Benchmarks of hpsearch: training speed against the GEMM limit and other loops; pruning."""
