@@ -7,6 +7,7 @@ Command modules are imported inside the commands so that ``hpsearch --help`` sta
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -116,14 +117,20 @@ def study(
     study_name: Annotated[str | None, typer.Option(help="Study name. (default: the data set's name)")] = None,
     timeout: Annotated[float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")] = None,
     device: Annotated[DeviceName, typer.Option(help="auto takes a GPU when torch sees one.")] = DeviceName.auto,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
+    heartbeat: Annotated[int, typer.Option(min=1, help="Heartbeat seconds; a trial silent 3 beats is retried.")] = 10,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
     debug: Debug = False,
 ) -> None:
-    """Search MLPs, scoring every trial by K-fold cross-validation on the training split."""
+    """Search MLPs, scoring every trial by K-fold cross-validation on the training split.
+
+    Workers may share one study (--jobs N here, the same command on other machines): they stop at --trials together.
+    """
 
     def build() -> Any:
         from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
         from hpsearch.storage import storage_url
+        from hpsearch.workers import WorkerConfig
 
         base = load_definition(config) if config is not None else Definition()
         defn = with_overrides(
@@ -139,7 +146,7 @@ def study(
             sampler=sampler.value if sampler else None,
             seed=seed,
         )
-        return RunConfig(
+        run = RunConfig(
             definition=defn,
             storage=storage_url(storage),
             study_name=study_name or defn.data.dataset,
@@ -149,12 +156,14 @@ def study(
             device=device.value,
             quiet=quiet,
         )
+        threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+        return run, WorkerConfig(jobs=jobs, threads=threads, heartbeat=heartbeat)
 
-    cfg = _guarded(debug, build)
-    _guarded(debug, lambda: _run_study(cfg))
+    cfg, workers = _guarded(debug, build)
+    _guarded(debug, lambda: _run_study(cfg, workers))
 
 
-def _run_study(cfg: Any) -> None:
+def _run_study(cfg: Any, workers: Any) -> None:
     import optuna
 
     from hpsearch.console import LiveProgress, summary
@@ -170,35 +179,40 @@ def _run_study(cfg: Any) -> None:
     live: LiveProgress | None = None if cfg.quiet else LiveProgress(stdout, metric)
     try:
         if live is None:
-            outcome = run_study(cfg)
+            outcome = run_study(cfg, None, workers)
         else:
             with live:
-                outcome = run_study(cfg, live)
+                outcome = run_study(cfg, live, workers)
     except KeyboardInterrupt:
         message = f"interrupted: finished trials are kept in {where}; run the same command again to continue"
         raise _fail(message, 130) from None
-    done = len(complete_trials(outcome.study))
-    if outcome.complete_before >= outcome.target:
-        stdout.print(
-            f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more"
-        )
-    elif outcome.complete_before > 0:
-        stdout.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
-    if outcome.timed_out:
-        stdout.print(
-            f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue"
-        )
-    if outcome.gave_up:
-        stdout.print(
-            f"stopped with {done}/{cfg.trials} complete trials: this run's trials were mostly pruned or diverged; "
-            "check the learning-rate range of the study definition"
-        )
-    if cfg.quiet:
-        best = complete_trials(outcome.study) and outcome.study.best_trial
-        line = f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
-        stdout.print(line or "no trial has completed yet", soft_wrap=True)
-    else:
-        stdout.print(summary(outcome.study, metric))
+    try:
+        done = len(complete_trials(outcome.study))
+        if outcome.complete_before >= outcome.target:
+            stdout.print(
+                f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more"
+            )
+        elif outcome.complete_before > 0:
+            stdout.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
+        if outcome.timed_out:
+            stdout.print(
+                f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue"
+            )
+        if outcome.gave_up:
+            stdout.print(
+                f"stopped with {done}/{cfg.trials} complete trials: this run's trials were mostly pruned or diverged; "
+                "check the learning-rate range of the study definition"
+            )
+        if cfg.quiet:
+            best = complete_trials(outcome.study) and outcome.study.best_trial
+            line = (
+                f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
+            )
+            stdout.print(line or "no trial has completed yet", soft_wrap=True)
+        else:
+            stdout.print(summary(outcome.study, metric))
+    finally:
+        outcome.close()  # the storage's connections
 
 
 class ReportFormat(StrEnum):
@@ -244,7 +258,7 @@ def _report(url: str, study_name: str | None, out_dir: Path | None, top: int, so
 
 @app.command("final-test")
 def final_test(
-    which: Annotated[str, typer.Argument(help="best, or a trial number.")] = "best",
+    which: Annotated[str, typer.Argument(help="best, simplest (fewest params within 1 SE), or trial number.")] = "best",
     storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
     study_name: StudyNameOption = None,
     out: Annotated[Path | None, typer.Option(help="Folder (default: reports/<study-name>/final-test/).")] = None,

@@ -1,26 +1,29 @@
 """Create or resume a study; each trial samples the space and is scored by K-fold CV.
 
 Pipeline of ``run_study``: load the data -> cut the folds -> open the storage -> create the
-study or check that the stored definition and data are this run's -> optimize until the study
-holds ``trials`` complete trials. Each fold's figures are saved on the trial as soon as the
-fold ends, so a pruned or interrupted trial keeps what it reached.
+study or check that the stored definition and data are this run's -> start the other worker
+processes of ``--jobs`` -> run trials until the study holds ``trials`` complete trials, however
+many workers share it (see ``workers.py``). Each fold's figures are saved on the trial as soon
+as the fold ends, so a pruned or interrupted trial keeps what it reached.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import optuna
-import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.config import Definition, RunConfig, TrainConfig
+from hpsearch.config import Definition, RunConfig
 from hpsearch.cv import Split, cross_validate, make_splits, summarize
 from hpsearch.data import Dataset, load
-from hpsearch.errors import DefinitionMismatch, StorageError, TrainingDiverged
+from hpsearch.errors import DefinitionMismatch, TrainingDiverged
 from hpsearch.model import count_macs, count_params
 from hpsearch.space import suggest
 from hpsearch.storage import (
@@ -32,10 +35,15 @@ from hpsearch.storage import (
     TRIAL_PARAMS_COUNT,
     TRIAL_REASON,
     TRIAL_STD,
+    TRIAL_WORKER,
+    check_shared,
+    close_storage,
     open_storage,
     redact,
+    storage_lost,
 )
 from hpsearch.train import resolve_device
+from hpsearch.workers import Ending, WorkerConfig, run_trials, set_threads, stop_point, worker_processes
 
 
 class Observer(Protocol):
@@ -49,63 +57,102 @@ class Observer(Protocol):
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run of ``run_study`` ended."""
+    """How a run of ``run_study`` ended; ``close()`` it once read."""
 
     study: optuna.Study
     complete_before: int  # complete trials the study held when the run began
     target: int
     timed_out: bool  # stopped by --timeout before reaching the target
     gave_up: bool  # ran out of its trial budget: most trials were pruned, diverged or failed
+    storage: optuna.storages.BaseStorage
+
+    def close(self) -> None:
+        close_storage(self.storage)
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
-def run_study(cfg: RunConfig, observer: Observer | None = None) -> Outcome:
+def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerConfig | None = None) -> Outcome:
     """Run (or continue) the study ``cfg`` describes until it holds ``cfg.trials`` complete trials.
+
+    Other workers (``workers.jobs - 1`` processes started here, or processes anywhere else) may
+    work on the same study at the same time; together they stop at exactly ``cfg.trials``.
 
     Raises:
         HpsearchError: bad data, folds, storage, or a definition that differs from the stored one.
         KeyboardInterrupt: on Ctrl-C, after Optuna has marked the running trial failed.
     """
-    defn = cfg.definition
-    data = load(defn.data)
-    splits = make_splits(data.y_train, defn.cv, data.classes)
-    study = open_study(cfg, data)
-    before = len(complete_trials(study))
-    if before >= cfg.trials:
-        return Outcome(study, before, cfg.trials, timed_out=False, gave_up=False)
-    study.sampler = _sampler(defn, already=len(study.trials))
-    base = replace(defn.train, device=resolve_device(cfg.device))
-    objective = _Objective(cfg, data, splits, base, observer)
-    if observer is not None:
-        observer.started(study, cfg.trials, defn.cv.folds, defn.train.epochs)
-    callbacks: list[Any] = [optuna.study.MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE,))]
-    if observer is not None:
-        callbacks.append(observer.trial_done)
-    # MaxTrialsCallback stops the run at the target, however many workers share the study;
-    # the budget stops a run whose space makes nearly every trial diverge from looping forever.
-    remaining = cfg.trials - before
-    budget = max(3 * remaining, remaining + 20)
+    wcfg = workers or WorkerConfig()
+    check_shared(cfg.storage, wcfg.jobs)
+    set_threads(wcfg.threads)
+    data = load(cfg.definition.data)
+    splits = make_splits(data.y_train, cfg.definition.cv, data.classes)
+    storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat)
     try:
-        study.optimize(objective, n_trials=budget, timeout=cfg.timeout, callbacks=callbacks, catch=())
-    except sqlalchemy.exc.SQLAlchemyError as e:
-        first = str(e).strip().splitlines()[0]
-        raise StorageError(f"the storage {redact(cfg.storage)} stopped answering: {first}") from None
-    short = len(complete_trials(study)) < cfg.trials
-    timed_out = short and cfg.timeout is not None
-    return Outcome(study, before, cfg.trials, timed_out=timed_out, gave_up=short and not timed_out)
+        study = open_study(cfg, data, storage)
+        before = len(complete_trials(study))
+        ending: Ending = "done"
+        if before < cfg.trials:
+            ending = _optimize(cfg, wcfg, storage, study, _Objective(cfg, data, splits, observer), before)
+        short = len(complete_trials(study)) < cfg.trials
+    except BaseException as e:
+        close_storage(storage)
+        lost = storage_lost(cfg.storage, e)
+        if lost is not None:
+            raise lost from None
+        raise
+    timed_out, gave_up = short and ending == "timeout", short and ending == "budget"
+    return Outcome(study, before, cfg.trials, timed_out=timed_out, gave_up=gave_up, storage=storage)
 
 
-def open_study(cfg: RunConfig, data: Dataset) -> optuna.Study:
+def _optimize(
+    cfg: RunConfig,
+    wcfg: WorkerConfig,
+    storage: optuna.storages.BaseStorage,
+    study: optuna.Study,
+    objective: _Objective,
+    before: int,
+) -> Ending:
+    """Start the other workers of ``--jobs``, run trials here, wait for the others."""
+    obs = objective.observer
+    if obs is not None:
+        obs.started(study, cfg.trials, cfg.definition.cv.folds, cfg.definition.train.epochs)
+
+    def reseed(number: int) -> None:
+        study.sampler = _sampler(cfg.definition, number)
+
+    with worker_processes(wcfg.jobs - 1, _worker, (cfg, replace(wcfg, jobs=1))):
+        return run_trials(
+            study,
+            objective,
+            storage=storage,
+            url=cfg.storage,
+            target=cfg.trials,
+            # the budget stops a worker whose trials nearly all diverge from looping forever
+            budget=max(3 * (cfg.trials - before), cfg.trials - before + 20),
+            timeout=cfg.timeout,
+            poll=wcfg.poll,
+            before_trial=reseed,
+            callbacks=[obs.trial_done] if obs is not None else [],
+        )
+
+
+def _worker(cfg: RunConfig, wcfg: WorkerConfig, ready: Callable[[], None]) -> None:
+    """One more worker process of ``--jobs``: the same study, no display."""
+    ready()  # imported: the slow part of starting is over
+    run_study(cfg, None, wcfg).close()
+
+
+def open_study(cfg: RunConfig, data: Dataset, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
     """Create the study with this run's definition, or load it and check it is the same run.
 
     Raises:
         DefinitionMismatch: the stored definition or data fingerprint differ from this run's.
         StorageError: the storage cannot be opened.
     """
-    storage = open_storage(cfg.storage)
+    storage = storage or open_storage(cfg.storage)
     defn = cfg.definition
     try:
         study = optuna.create_study(
@@ -162,10 +209,11 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _sampler(defn: Definition, already: int) -> optuna.samplers.BaseSampler:
-    # Offset the seed by the trials already run: a resumed study must not replay the random
-    # start-up samples of its first run, while a fresh study stays reproducible.
-    seed = defn.seed + already
+def _sampler(defn: Definition, number: int) -> optuna.samplers.BaseSampler:
+    # A sampler per trial, seeded with the trial's number: a fresh study stays reproducible, a
+    # resumed one does not replay its first run's samples, and workers that start trials at the
+    # same moment do not sample the same parameters.
+    seed = defn.seed + number
     if defn.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -188,10 +236,9 @@ def _pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
 class _Objective:
     """One trial: sample a TrainConfig, cross-validate it, save every fold's figures."""
 
-    def __init__(
-        self, cfg: RunConfig, data: Dataset, splits: list[Split], base: TrainConfig, observer: Observer | None
-    ) -> None:
-        self.defn, self.data, self.splits, self.base, self.observer = cfg.definition, data, splits, base, observer
+    def __init__(self, cfg: RunConfig, data: Dataset, splits: list[Split], observer: Observer | None) -> None:
+        self.defn, self.data, self.splits, self.observer = cfg.definition, data, splits, observer
+        self.base = replace(cfg.definition.train, device=resolve_device(cfg.device))
         self.pruner = cfg.pruner
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -204,6 +251,7 @@ class _Objective:
     def _run(self, trial: optuna.Trial) -> float:
         train = suggest(trial, self.defn.space, self.base)
         sizes = (self.data.n_features, self.data.n_classes, train.depth, train.width)
+        trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr(TRIAL_PARAMS_COUNT, count_params(*sizes))
         trial.set_user_attr(TRIAL_MACS, count_macs(*sizes))
         if self.observer is not None:
@@ -211,6 +259,7 @@ class _Objective:
         metric, folds = self.defn.metric, len(self.splits)
 
         def on_epoch(epoch: int, losses: list[float], figures: list[dict[str, float]] | None) -> None:
+            stop_point()  # Ctrl-C ends the trial here, between two epochs
             if self.observer is not None:
                 self.observer.epoch_done(epoch, losses)
             if figures is None:
@@ -233,10 +282,11 @@ class _Objective:
             result = cross_validate(
                 self.data, self.splits, train, on_epoch=on_epoch, score_every_epoch=self.pruner != "none"
             )
+            _save_folds(trial, result.folds)
+            stop_point()  # Ctrl-C after the last epoch still ends the trial failed, as asked
         except TrainingDiverged as e:
             trial.set_user_attr(TRIAL_REASON, f"diverged: {e}")
             raise optuna.TrialPruned(f"diverged: {e}") from None
-        _save_folds(trial, result.folds)
         if not math.isfinite(result.mean[metric]):
             trial.set_user_attr(TRIAL_REASON, f"diverged: validation {metric} is {result.mean[metric]}")
             raise optuna.TrialPruned(f"diverged: validation {metric} is {result.mean[metric]}")

@@ -1,9 +1,18 @@
-"""Shared fixtures: a fixed seed, tiny real data, and a small finished study."""
+"""Shared fixtures: a fixed seed, tiny real data, a small finished study, a PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import pwd
 import random
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +47,85 @@ def small_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     db = tmp_path_factory.mktemp("small-study") / "study.db"
     assert run_cli("study", *STUDY_ARGS, "--trials", "4", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
     return db, "digits"
+
+
+# --- a PostgreSQL server of the tests' own, where Debian's postgresql is installed ----------
+
+
+@dataclass
+class Postgres:
+    """A throw-away PostgreSQL server on 127.0.0.1 (scram-sha-256 passwords, like a real one)."""
+
+    bin: Path
+    home: Path  # data folder, socket and log
+    port: int
+    user: str = "hp"
+    password: str = "hp-secret"
+
+    def url(self, database: str, password: str | None = None) -> str:
+        return f"postgresql://{self.user}:{password or self.password}@127.0.0.1:{self.port}/{database}"
+
+    def run(self, tool: str, *args: str) -> None:
+        # initdb refuses to run as root: tests that run as root run the server as user postgres
+        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*runner, str(self.bin / tool), *args], check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        options = f"-k {self.home} -p {self.port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off"
+        self.run("pg_ctl", "-D", str(self.home / "data"), "-l", str(self.home / "log"), "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.home / "data"), "-m", "fast", "-w", "stop")
+
+    def createdb(self, name: str) -> None:
+        self.run("createdb", "-h", str(self.home), "-p", str(self.port), "-U", self.user, name)
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server started for this session (skips the test where none is installed)."""
+    pg_bin = _postgres_bin()
+    if pg_bin is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no user 'postgres' to run the PostgreSQL server")
+    home = Path(tempfile.mkdtemp(prefix="hpsearch-pg-"))  # not under pytest's tmp: user postgres must enter it
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = Postgres(bin=pg_bin, home=home, port=port)
+    (home / "pw").write_text(server.password)
+    if os.geteuid() == 0:
+        for path in (home, home / "pw"):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    auth = ("--auth-host=scram-sha-256", "--auth-local=trust")
+    server.run("initdb", "-D", str(home / "data"), "-U", server.user, f"--pwfile={home / 'pw'}", *auth, "--no-sync")
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres, request: pytest.FixtureRequest) -> str:
+    """The URL of a new, empty database on the session's server."""
+    name = f"t{next(_DATABASES)}_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    postgres.createdb(name)
+    return postgres.url(name)
