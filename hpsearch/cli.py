@@ -200,7 +200,8 @@ def _run_study(cfg: Any, workers: Any) -> None:
             )
         if outcome.gave_up:
             stdout.print(
-                f"stopped with {done}/{cfg.trials} complete trials: this run's trials were mostly pruned or diverged; "
+                f"stopped with {done}/{cfg.trials} complete trials: most of this run's trials diverged "
+                "(NaN or infinite loss); "
                 "check the learning-rate range of the study definition"
             )
         if cfg.quiet:

@@ -63,7 +63,7 @@ class Outcome:
     complete_before: int  # complete trials the study held when the run began
     target: int
     timed_out: bool  # stopped by --timeout before reaching the target
-    gave_up: bool  # ran out of its trial budget: most trials were pruned, diverged or failed
+    gave_up: bool  # ran out of its budget of diverged trials
     storage: optuna.storages.BaseStorage
 
     def close(self) -> None:
@@ -130,7 +130,8 @@ def _optimize(
             storage=storage,
             url=cfg.storage,
             target=cfg.trials,
-            # the budget stops a worker whose trials nearly all diverge from looping forever
+            # the budget stops a worker whose trials nearly all diverge from looping forever; a
+            # pruner may stop most trials (the median pruner, half of them or more), which is fine
             budget=max(3 * (cfg.trials - before), cfg.trials - before + 20),
             timeout=cfg.timeout,
             poll=wcfg.poll,

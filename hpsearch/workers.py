@@ -37,6 +37,7 @@ from sqlalchemy.pool import NullPool
 from hpsearch.errors import HpsearchError
 from hpsearch.storage import (
     STORAGE_ERRORS,
+    TRIAL_REASON,
     engine_url,
     fail_unbeaten,
     first_beat,
@@ -132,7 +133,8 @@ def run_trials(
     """Run trials one at a time until ``study`` (in ``storage``, opened from ``url``) holds ``target`` complete trials.
 
     Args:
-        budget: the most trials this worker starts (it gives up when most are pruned or fail).
+        budget: the most diverged trials this worker runs before it gives up (trials stopped
+            by the pruner do not count: they are the pruner's work, and cheap).
         timeout: seconds after which no new trial starts; None: no limit.
         poll: seconds between looks at the study while other workers' trials hold every slot.
         before_trial: called under the lock with the number the next new trial will get.
@@ -148,7 +150,12 @@ def run_trials(
         lock.release()  # the trial exists, is counted as running, and beats
         return objective(trial)
 
-    start, started = time.monotonic(), 0
+    start, diverged = time.monotonic(), 0
+
+    def count(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal diverged
+        diverged += str(trial.user_attrs.get(TRIAL_REASON, "")).startswith("diverged")
+
     main = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not a worker process of --jobs
     if main:
         _stop.clear()
@@ -166,13 +173,12 @@ def run_trials(
                 complete, running = states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING)
                 if complete >= target:
                     return "done"
-                if started >= budget:
+                if diverged >= budget:
                     return "budget"
                 if complete + running < target:
                     before_trial(len(states))
-                    started += 1
                     try:
-                        study.optimize(gated, n_trials=1, callbacks=callbacks, catch=())
+                        study.optimize(gated, n_trials=1, callbacks=[count, *callbacks], catch=())
                     except Exception:
                         check()  # a moved SQLite file explains a failed write better than "no such table"
                         raise

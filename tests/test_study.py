@@ -108,6 +108,24 @@ def test_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_pat
     assert len(_complete(study)) == 3
 
 
+def test_a_space_where_every_trial_diverges_gives_up_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "hopeless.toml"
+    config.write_text(
+        "[data]\ndataset = 'digits'\n[cv]\nfolds = 2\n[train]\nepochs = 1\noptimizer = 'sgd'\nlr = 1e6\n"
+        "[space]\ndepth = { low = 2, high = 2 }\nwidth = { low = 16, high = 16 }\n"
+    )
+    db = tmp_path / "hopeless.db"
+    args = ("--config", config, "--trials", "1", "--quiet", "--storage", f"sqlite:///{db}")
+    assert run_cli("study", *map(str, args)) == 0
+    assert "stopped with 0/1 complete trials: most of this run's trials diverged" in capsys.readouterr().out
+    # the budget for one missing trial: max(3 x 1, 1 + 20) diverged trials, and no more
+    study = _load(db)
+    assert len(study.trials) == 21
+    assert all(t.user_attrs[TRIAL_REASON].startswith("diverged") for t in study.trials)
+
+
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_a_slice_of_fashion_mnist(tmp_path: Path) -> None:
     from hpsearch.config import DataConfig
