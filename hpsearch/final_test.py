@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -40,11 +39,10 @@ from hpsearch.metrics import METRIC_NAMES, classification_metrics
 from hpsearch.space import from_params
 from hpsearch.storage import (
     STUDY_FINAL_TESTS,
-    TRIAL_FOLDS,
     TRIAL_MEAN,
-    TRIAL_PARAMS_COUNT,
     TRIAL_REASON,
     TRIAL_STD,
+    fold_scores,
     load_study,
     redact,
     stored_run,
@@ -160,8 +158,7 @@ def choose_trial(study: optuna.Study, which: str) -> FrozenTrial:
 def _simplest(study: optuna.Study, complete: list[FrozenTrial]) -> FrozenTrial:
     defn, _ = stored_run(study)
     choice = choose(
-        {t.number: [fold.get(defn.metric, math.nan) for fold in t.user_attrs.get(TRIAL_FOLDS, [])] for t in complete},
-        {t.number: t.user_attrs.get(TRIAL_PARAMS_COUNT) for t in complete},
+        *fold_scores(complete, defn.metric),
         folds=defn.cv.folds,
         maximize=defn.direction == "maximize",
     )

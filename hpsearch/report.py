@@ -11,7 +11,6 @@ can be rebuilt from the study file alone.
 from __future__ import annotations
 
 import difflib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,9 @@ from hpsearch.storage import (
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
     TRIAL_REASON,
+    TRIAL_RETRY_OF,
     TRIAL_STD,
+    fold_scores,
     load_study,
     stored_run,
 )
@@ -155,8 +156,7 @@ def build_report(
         reached = "the loss and metrics tables list what its trials reached" if trials else "it holds no trial"
         notes["best_trial_folds"] = f"No trial has completed yet, so the study has no best trial; {reached}."
     choice = choose(
-        {t.number: [fold.get(defn.metric, math.nan) for fold in t.user_attrs.get(TRIAL_FOLDS, [])] for t in complete},
-        {t.number: t.user_attrs.get(TRIAL_PARAMS_COUNT) for t in complete},
+        *fold_scores(complete, defn.metric),
         folds=defn.cv.folds,
         maximize=defn.direction == "maximize",
     )
@@ -221,6 +221,7 @@ def _summary(
 
 def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tuple[str, ...]) -> pd.DataFrame:
     # A pruned or failed trial keeps the folds it finished, so its mean covers fewer folds.
+    retried = {t.user_attrs[TRIAL_RETRY_OF]: t.number for t in trials if TRIAL_RETRY_OF in t.user_attrs}
     rows = []
     for t in trials:
         mean, std = t.user_attrs.get(TRIAL_MEAN) or {}, t.user_attrs.get(TRIAL_STD) or {}
@@ -234,11 +235,20 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tupl
         row["n_params"] = t.user_attrs.get(TRIAL_PARAMS_COUNT)
         row["duration_s"] = None if t.duration is None else round(t.duration.total_seconds(), 3)
         row |= {p: t.params.get(p) for p in params}
-        row["reason"] = t.user_attrs.get(TRIAL_REASON)
+        row["reason"] = t.user_attrs.get(TRIAL_REASON) or _retry_note(t, retried)
         rows.append(row)
     columns = ["trial", "state", "folds", *(f"{n}_{s}" for n in figures for s in ("mean", "std"))]
     columns += ["n_params", "duration_s", *params, "reason"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _retry_note(t: FrozenTrial, retried: dict[int, int]) -> str | None:
+    """Why a trial is a retry, or was retried: its worker stopped beating (see storage.py)."""
+    if t.number in retried:
+        return f"its worker stopped (no heartbeat); retried as trial {retried[t.number]}"
+    if TRIAL_RETRY_OF in t.user_attrs:
+        return f"retry of trial {t.user_attrs[TRIAL_RETRY_OF]}, whose worker stopped"
+    return None
 
 
 def _ordered(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import re
 import threading
 import time
@@ -285,3 +286,11 @@ def stored_run(study: optuna.Study) -> tuple[Definition, dict[str, Any]]:
     if raw is None:
         raise StorageError(f"study {study.study_name!r} was not made by hpsearch (it stores no definition)")
     return stored_definition(raw), dict(study.user_attrs.get(STUDY_DATA, {}))
+
+
+def fold_scores(
+    trials: list[optuna.trial.FrozenTrial], metric: str
+) -> tuple[dict[int, list[float]], dict[int, int | None]]:
+    """Each trial's score of ``metric`` on every fold, and its parameter count, by trial number."""
+    scores = {t.number: [fold.get(metric, math.nan) for fold in t.user_attrs.get(TRIAL_FOLDS, [])] for t in trials}
+    return scores, {t.number: t.user_attrs.get(TRIAL_PARAMS_COUNT) for t in trials}

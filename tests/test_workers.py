@@ -21,7 +21,15 @@ import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import StorageError
-from hpsearch.storage import TRIAL_PARAMS_COUNT, TRIAL_RETRY_OF, TRIAL_WORKER, close_storage, open_storage
+from hpsearch.report import build_report
+from hpsearch.storage import (
+    TRIAL_PARAMS_COUNT,
+    TRIAL_RETRY_OF,
+    TRIAL_WORKER,
+    close_storage,
+    open_storage,
+    stored_run,
+)
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +145,11 @@ def test_a_killed_worker_s_trial_is_failed_and_retried(postgres_url: str) -> Non
     assert retry.system_attrs["failed_trial"] == lost.number  # Optuna's own record of it
     assert len(complete(ts)) == 4
     assert not [t for t in ts if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    # the report says which trial was lost and which one is its retry
+    with opened(postgres_url, "digits") as study:
+        reasons = build_report(study, *stored_run(study)).loss.set_index("trial")["reason"]
+    assert reasons[lost.number] == f"its worker stopped (no heartbeat); retried as trial {retry.number}"
+    assert reasons[retry.number] == f"retry of trial {lost.number}, whose worker stopped"
 
 
 def test_a_worker_with_another_search_space_is_refused(
