@@ -36,10 +36,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Training speed side by side (-- --quick: short); -- --pruning[-trials=N]: the pruning study after it."""
+    """Training speed side by side (-- --quick: short); then, if asked, the studies of
+    -- --workers (1 worker vs --jobs 2) and -- --pruning[-trials=N] (median pruner vs none)."""
     session.install(*INSTALL, "-e", ".", "skorch")
-    pruning = [a for a in session.posargs if a.startswith("--pruning")]
-    session.run("python", "-m", "bench.speed", *[a for a in session.posargs if a not in pruning])
-    if pruning:
+    studies = [a for a in session.posargs if a == "--workers" or a.startswith("--pruning")]
+    session.run("python", "-m", "bench.speed", *[a for a in session.posargs if a not in studies])
+    if "--workers" in studies:
+        session.run("python", "-m", "bench.workers")
+    if pruning := [a for a in studies if a.startswith("--pruning")]:
         trials = [a.split("=", 1)[1] for a in pruning if a.startswith("--pruning-trials=")]
         session.run("python", "-m", "bench.pruning", *(["--trials", trials[0]] if trials else []))
