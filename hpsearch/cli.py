@@ -168,7 +168,7 @@ def _run_study(cfg: Any, workers: Any) -> None:
 
     from hpsearch.console import LiveProgress, summary
     from hpsearch.storage import redact
-    from hpsearch.study import complete_trials, run_study
+    from hpsearch.study import complete_trials, finished_trials, run_study
     from hpsearch.text import format_params
 
     # hpsearch reports trials itself; Optuna's per-trial log lines (and its tracebacks of an
@@ -187,25 +187,22 @@ def _run_study(cfg: Any, workers: Any) -> None:
         message = f"interrupted: finished trials are kept in {where}; run the same command again to continue"
         raise _fail(message, 130) from None
     try:
-        done = len(complete_trials(outcome.study))
-        if outcome.complete_before >= outcome.target:
-            stdout.print(
-                f"{where} already holds {done} complete trials (--trials {cfg.trials}); raise --trials to run more"
-            )
-        elif outcome.complete_before > 0:
-            stdout.print(f"continued {where}: {outcome.complete_before} -> {done} complete trials")
+        done, complete = len(finished_trials(outcome.study)), complete_trials(outcome.study)
+        if outcome.finished_before >= outcome.target:
+            held = f"{where} already holds {done} finished trials (--trials {cfg.trials})"
+            stdout.print(f"{held}; raise --trials to run more")
+        elif outcome.finished_before > 0:
+            stdout.print(f"continued {where}: {outcome.finished_before} -> {done} finished trials")
         if outcome.timed_out:
+            stdout.print(f"stopped by --timeout with {done}/{cfg.trials} trials; the same command continues the study")
+        if not complete and done:
             stdout.print(
-                f"stopped by --timeout with {done}/{cfg.trials} complete trials; run the same command again to continue"
-            )
-        if outcome.gave_up:
-            stdout.print(
-                f"stopped with {done}/{cfg.trials} complete trials: most of this run's trials diverged "
-                "(NaN or infinite loss); "
-                "check the learning-rate range of the study definition"
+                f"none of the {done} trials completed: they diverged (NaN or infinite loss) or were pruned; "
+                "check the learning-rate range of the study definition",
+                soft_wrap=True,
             )
         if cfg.quiet:
-            best = complete_trials(outcome.study) and outcome.study.best_trial
+            best = complete and outcome.study.best_trial
             line = (
                 f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
             )

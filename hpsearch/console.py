@@ -22,6 +22,7 @@ from rich.text import Text
 
 from hpsearch.cv import FIGURES
 from hpsearch.storage import TRIAL_MEAN, TRIAL_STD
+from hpsearch.study import finished_trials
 from hpsearch.text import format_params, mean_std
 
 
@@ -54,8 +55,7 @@ class LiveProgress:
 
     def started(self, study: optuna.Study, target: int, folds: int, epochs: int) -> None:
         self.live.start()
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        self.trials = self.progress.add_task("trials", total=target, completed=done)
+        self.trials = self.progress.add_task("trials", total=target, completed=len(finished_trials(study)))
         self.epoch_task = self.progress.add_task(f"epochs ({folds} folds at once)", total=epochs)
         self.epochs = epochs
         self._show_best(study)
@@ -69,8 +69,7 @@ class LiveProgress:
         self.progress.update(self.epoch_task, completed=epoch + 1)
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        self.progress.update(self.trials, completed=done)
+        self.progress.update(self.trials, completed=len(finished_trials(study)))
         self._show_best(study)
 
     def _show_best(self, study: optuna.Study) -> None:

@@ -2,8 +2,8 @@
 
 Optuna's ``MaxTrialsCallback`` stops a worker after its trial ends, so workers that start the
 last trials together overshoot. Here a worker starts a trial only under the study's lock: it
-fails the trials whose worker stopped beating (see ``storage.py``), counts complete and running
-trials, and creates its trial only while their sum is below the target; the objective releases
+fails the trials whose worker stopped beating (see ``storage.py``), counts finished (complete or
+pruned) and running trials, and creates its trial only while their sum is below the target; the objective releases
 the lock once its trial exists. So the study stops at exactly the target; a worker that finds no
 free slot waits, as a running trial that ends pruned or failed frees its slot. The lock is
 ``pg_advisory_xact_lock`` on PostgreSQL and ``flock(2)`` on the folder of an SQLite file (not
@@ -37,7 +37,6 @@ from sqlalchemy.pool import NullPool
 from hpsearch.errors import HpsearchError
 from hpsearch.storage import (
     STORAGE_ERRORS,
-    TRIAL_REASON,
     engine_url,
     fail_unbeaten,
     first_beat,
@@ -46,7 +45,10 @@ from hpsearch.storage import (
     watch_file,
 )
 
-Ending = Literal["done", "timeout", "budget"]
+Ending = Literal["done", "timeout"]
+# What --trials counts, as Optuna's n_trials does: trials that ran to a verdict. A failed trial
+# (Ctrl-C, a lost worker) does not count: it is retried, or run again when the study resumes.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,24 +126,21 @@ def run_trials(
     storage: optuna.storages.BaseStorage,
     url: str,
     target: int,
-    budget: int,
     timeout: float | None,
     poll: float,
     before_trial: Callable[[int], None],
     callbacks: list[Any],
 ) -> Ending:
-    """Run trials one at a time until ``study`` (in ``storage``, opened from ``url``) holds ``target`` complete trials.
+    """Run trials one at a time until ``study`` (in ``storage``, opened from ``url``) holds ``target`` finished trials.
 
     Args:
-        budget: the most diverged trials this worker runs before it gives up (trials stopped
-            by the pruner do not count: they are the pruner's work, and cheap).
         timeout: seconds after which no new trial starts; None: no limit.
         poll: seconds between looks at the study while other workers' trials hold every slot.
         before_trial: called under the lock with the number the next new trial will get.
 
     Returns:
-        Why it stopped: the target reached, the timeout, or the budget spent. (A moved or
-        removed SQLite file raises StorageError.)
+        Why it stopped: the target reached, or the timeout. (A moved or removed SQLite file
+        raises StorageError.)
     """
     lock, check = _open_lock(url, study.study_name), watch_file(url)
 
@@ -150,11 +149,7 @@ def run_trials(
         lock.release()  # the trial exists, is counted as running, and beats
         return objective(trial)
 
-    start, diverged = time.monotonic(), 0
-
-    def count(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        nonlocal diverged
-        diverged += str(trial.user_attrs.get(TRIAL_REASON, "")).startswith("diverged")
+    start = time.monotonic()
 
     main = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not a worker process of --jobs
     if main:
@@ -170,15 +165,13 @@ def run_trials(
                     optuna.storages.fail_stale_trials(study)
                 fail_unbeaten(study, storage)
                 states = [t.state for t in study.get_trials(deepcopy=False)]
-                complete, running = states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING)
-                if complete >= target:
+                finished = sum(states.count(s) for s in FINISHED)
+                if finished >= target:
                     return "done"
-                if diverged >= budget:
-                    return "budget"
-                if complete + running < target:
+                if finished + states.count(TrialState.RUNNING) < target:
                     before_trial(len(states))
                     try:
-                        study.optimize(gated, n_trials=1, callbacks=[count, *callbacks], catch=())
+                        study.optimize(gated, n_trials=1, callbacks=callbacks, catch=())
                     except Exception:
                         check()  # a moved SQLite file explains a failed write better than "no such table"
                         raise

@@ -61,13 +61,13 @@ def test_running_again_continues_the_same_study(
     shutil.copy(small_study[0], db)
     before = [t.params for t in _complete(_load(db))]
     assert run_cli("study", *STUDY_ARGS, "--trials", "6", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
-    assert "4 -> 6 complete trials" in capsys.readouterr().out
+    assert "4 -> 6 finished trials" in capsys.readouterr().out
     trials = _complete(_load(db))
     assert len(trials) == 6
     assert [t.params for t in trials[:4]] == before
     assert trials[4].params not in before  # a resumed run does not replay the first run's samples
     assert run_cli("study", *STUDY_ARGS, "--trials", "6", "--storage", f"sqlite:///{db}") == 0
-    assert "already holds 6 complete trials" in capsys.readouterr().out
+    assert "already holds 6 finished trials" in capsys.readouterr().out
 
 
 def test_same_seed_gives_identical_fold_figures(small_study: tuple[Path, str], tmp_path: Path) -> None:
@@ -99,16 +99,17 @@ def test_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_pat
         "width = { low = 64, high = 64 }\n"
     )
     db = tmp_path / "wild.db"
-    args = ("--config", config, "--trials", "3", "--pruner", "none", "--quiet", "--storage", f"sqlite:///{db}")
+    args = ("--config", config, "--trials", "6", "--pruner", "none", "--quiet", "--storage", f"sqlite:///{db}")
     assert run_cli("study", *args) == 0
     study = _load(db)
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert pruned and all(t.params["lr"] == 1e6 for t in pruned)
     assert all(t.user_attrs[TRIAL_REASON].startswith("diverged") for t in pruned)
-    assert len(_complete(study)) == 3
+    # a diverged trial counts towards --trials, as any pruned one; the others complete
+    assert len(study.trials) == 6 and {t.params["lr"] for t in _complete(study)} == {0.05}
 
 
-def test_a_space_where_every_trial_diverges_gives_up_and_says_why(
+def test_a_space_where_every_trial_diverges_ends_and_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "hopeless.toml"
@@ -117,12 +118,13 @@ def test_a_space_where_every_trial_diverges_gives_up_and_says_why(
         "[space]\ndepth = { low = 2, high = 2 }\nwidth = { low = 16, high = 16 }\n"
     )
     db = tmp_path / "hopeless.db"
-    args = ("--config", config, "--trials", "1", "--quiet", "--storage", f"sqlite:///{db}")
+    args = ("--config", config, "--trials", "3", "--quiet", "--storage", f"sqlite:///{db}")
     assert run_cli("study", *map(str, args)) == 0
-    assert "stopped with 0/1 complete trials: most of this run's trials diverged" in capsys.readouterr().out
-    # the budget for one missing trial: max(3 x 1, 1 + 20) diverged trials, and no more
+    out = capsys.readouterr().out
+    assert "none of the 3 trials completed: they diverged (NaN or infinite loss) or were pruned" in out
+    assert "no trial has completed yet" in out
     study = _load(db)
-    assert len(study.trials) == 21
+    assert len(study.trials) == 3
     assert all(t.user_attrs[TRIAL_REASON].startswith("diverged") for t in study.trials)
 
 
