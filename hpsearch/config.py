@@ -314,7 +314,11 @@ def load_definition(path: Path) -> Definition:
 
 def stored_definition(raw: Mapping[str, Any]) -> Definition:
     """Rebuild the Definition stored on a study by ``Definition.to_dict()``."""
-    space = {s["name"]: {k: v for k, v in s.items() if k != "name" and v not in (None, False)} for s in raw["space"]}
+    # drop the unset fields (None, log = false); not with `v not in (None, False)`: 0.0 == False
+    space = {
+        s["name"]: {k: v for k, v in s.items() if k != "name" and v is not None and v is not False}
+        for s in raw["space"]
+    }
     flat = {
         "seed": raw["seed"],
         "metric": raw["metric"],

@@ -22,6 +22,13 @@ def test_stored_definition_rebuilds_the_same_object() -> None:
     assert defn.direction == "minimize"
 
 
+@pytest.mark.parametrize("study", ["default.toml", "fashion-mnist.toml"])
+def test_every_shipped_study_definition_survives_storage(study: str) -> None:
+    # fashion-mnist.toml searches dropout from 0.0: a stored range that starts at zero is kept
+    defn = load_definition(ROOT / "studies" / study)
+    assert stored_definition(defn.to_dict()) == defn
+
+
 def test_seed_flows_to_every_part() -> None:
     defn = with_overrides(Definition(), seed=11)
     assert (defn.seed, defn.data.seed, defn.cv.seed, defn.train.seed) == (11, 11, 11, 11)
