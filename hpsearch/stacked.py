@@ -50,15 +50,6 @@ class StackedMLP(nn.Module):
         self.biases = nn.ParameterList(nn.Parameter(b, requires_grad=False) for b in biases)
         self.dropout = dropout
 
-    @classmethod
-    def from_members(cls, members: list[nn.Sequential], dropout: float = 0.0) -> StackedMLP:
-        """Stack K ``build_mlp`` networks (copies of their weights)."""
-        layers = [[m for m in member if isinstance(m, nn.Linear)] for member in members]
-        # nn.Linear keeps (out, in); stacking the transposes gives the (K, in, out) that bmm wants
-        weights = [torch.stack([ls[i].weight.detach().T for ls in layers]).contiguous() for i in range(len(layers[0]))]
-        biases = [torch.stack([ls[i].bias.detach() for ls in layers]).unsqueeze(1) for i in range(len(layers[0]))]
-        return cls(weights, biases, dropout)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):

@@ -59,20 +59,6 @@ def save_weights(model: nn.Module, path: Path) -> None:
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer a TrainConfig names; ``Trainer`` does the same arithmetic."""
-    params = model.parameters()
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
-
-
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Optimizer steps in one epoch over ``n`` rows: batches of at most ``batch_size``."""
     return math.ceil(n / batch_size)
@@ -81,9 +67,9 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 class _FlatOptimizer:
     """Steps of the configured optimizer on one flat parameter tensor.
 
-    torch.optim's functional API: the kernels of ``make_optimizer``'s optimizers (fused where
-    torch has a fused kernel) without their per-step Python bookkeeping: ``Optimizer.step()``
-    costs 80-130 us a step before any kernel runs, the functional call 15-30 us (2-core CPU).
+    torch.optim's functional API: the kernels of torch.optim's SGD, Adam, Adagrad and RMSprop
+    (fused where torch has a fused kernel; tests/test_train.py holds them to the classes),
+    without the Python bookkeeping that ``Optimizer.step()`` does on every step.
     """
 
     def __init__(self, param: torch.Tensor, grad: torch.Tensor, cfg: TrainConfig) -> None:

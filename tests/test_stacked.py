@@ -50,8 +50,8 @@ def test_stacked_evaluation_equals_member_evaluation(digits: Dataset) -> None:
     splits = make_splits(digits.y_train, CVConfig(folds=3))
     xv, counts = _pad([torch.from_numpy(digits.x_train[val]) for _, val in splits])
     yv, _ = _pad([torch.from_numpy(digits.y_train[val]) for _, val in splits])
-    members = [torch.nn.Sequential(torch.nn.Linear(64, 10)) for _ in splits]
-    model = StackedMLP.from_members(members)
+    torch.manual_seed(0)
+    model = StackedMLP([torch.randn(len(splits), 64, 10) / 8], [torch.randn(len(splits), 1, 10)])
     for k, (loss, pred) in enumerate(evaluate_stacked(model, xv, yv, counts)):
         member_loss, member_pred = evaluate(model.member(k), xv[k, : counts[k]], yv[k, : counts[k]])
         assert loss == pytest.approx(member_loss, rel=1e-6)

@@ -12,7 +12,7 @@ from hpsearch.data import load
 from hpsearch.errors import TrainingDiverged
 from hpsearch.metrics import classification_metrics
 from hpsearch.model import build_mlp
-from hpsearch.train import evaluate, fit, make_optimizer, steps_per_epoch
+from hpsearch.train import evaluate, fit, steps_per_epoch
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Modu
         for layer in model:
             layers += [layer, _Dropout(cfg.dropout, noise)] if isinstance(layer, nn.ReLU) else [layer]
         model = nn.Sequential(*layers)
-    optimizer = make_optimizer(model, cfg)
+    optimizer = _torch_optimizer(model, cfg)
     order = torch.Generator().manual_seed(cfg.seed)
     for _ in range(cfg.epochs):
         for rows in torch.randperm(len(y), generator=order).tensor_split(steps_per_epoch(len(y), cfg.batch_size)):
@@ -125,3 +125,17 @@ def test_dropout_is_seeded_and_still_learns(tensors: tuple[torch.Tensor, ...]) -
     assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
     assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
     assert classification_metrics(yt.numpy(), evaluate(a, xt, yt)[1], 10)["accuracy"] > 0.85
+
+
+def _torch_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The ``torch.optim`` optimizer a TrainConfig names: what ``Trainer``'s functional steps must equal."""
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
