@@ -23,12 +23,14 @@ from typing import Any, Literal, get_args
 from hpsearch.errors import ConfigError
 
 Optimizer = Literal["sgd", "adam", "adagrad", "rmsprop"]
+LrSchedule = Literal["constant", "cosine"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "loss"]
 Sampler = Literal["tpe", "random"]
 Pruner = Literal["none", "median", "hyperband", "wilcoxon"]
 Device = Literal["auto", "cpu", "cuda"]
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 METRICS: tuple[str, ...] = get_args(Metric)
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
@@ -56,6 +58,9 @@ class TrainConfig:
     width: int = 128  # units per hidden layer
     optimizer: Optimizer = "adam"
     lr: float = 1e-3  # learning rate
+    # "cosine": the rate of epoch e is lr * (1 + cos(pi * e / epochs)) / 2, torch's
+    # CosineAnnealingLR(T_max=epochs) stepped once an epoch, so the last epochs take small steps
+    lr_schedule: LrSchedule = "constant"
     momentum: float = 0.9  # SGD's momentum; the other optimizers ignore it
     weight_decay: float = 0.0  # L2 penalty, applied by the optimizer
     dropout: float = 0.0  # dropout after each hidden ReLU
@@ -130,6 +135,7 @@ _TOP_KEYS = ("seed", "metric", "sampler", "data", "cv", "train", "space")
 _SEARCHABLE = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("seed", "device"))
 _SPEC_KEYS = ("low", "high", "log", "step", "choices")
 _INT_FIELDS = ("depth", "width", "batch_size", "epochs")
+_NAMED = {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES}  # fields that take one of these names
 
 
 def _near(name: str, known: tuple[str, ...] | list[str]) -> str:
@@ -179,10 +185,10 @@ def _parse_spec(name: str, raw: Any, problems: list[str]) -> ParamSpec | None:
 def _validate_spec(spec: ParamSpec, problems: list[str]) -> None:
     where = f"space.{spec.name}"
     if spec.choices is not None:
-        if spec.name == "optimizer":
-            for choice in spec.choices:
-                if choice not in OPTIMIZERS:
-                    problems.append(f"unknown optimizer {choice!r} in {where}{_near(str(choice), OPTIMIZERS)}")
+        known = _NAMED.get(spec.name, ())
+        for choice in spec.choices if known else ():
+            if choice not in known:
+                problems.append(f"unknown {spec.name} {choice!r} in {where}{_near(str(choice), known)}")
         return
     low, high = spec.low, spec.high
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
@@ -191,7 +197,7 @@ def _validate_spec(spec: ParamSpec, problems: list[str]) -> None:
         return
     if spec.name in _INT_FIELDS and not (isinstance(low, int) and isinstance(high, int)):
         problems.append(f"{where} is a whole number, so low and high must be integers, but got {low=}, {high=}")
-    if spec.name == "optimizer":
+    if spec.name in _NAMED:
         problems.append(f"{where} must list choices, not a range")
     if low > high:
         problems.append(f"{where} must have low <= high, but got {low=}, {high=}")
@@ -219,8 +225,9 @@ def validate(defn: Definition) -> None:
         problems.append(f"test_size must be between 0 and 1, but got {d.test_size=}")
     if cv.folds < 2:
         problems.append(f"folds must be at least 2, but got {cv.folds=}")
-    if t.optimizer not in OPTIMIZERS:
-        problems.append(f"unknown optimizer {t.optimizer!r}{_near(t.optimizer, OPTIMIZERS)}")
+    for name, known in _NAMED.items():
+        if getattr(t, name) not in known:
+            problems.append(f"unknown {name} {getattr(t, name)!r}{_near(getattr(t, name), known)}")
     for name in ("depth", "width", "batch_size", "epochs"):
         if getattr(t, name) < 1:
             problems.append(f"train.{name} must be at least 1, but got {getattr(t, name)}")

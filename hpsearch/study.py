@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.config import Definition, RunConfig
+from hpsearch.config import Definition, RunConfig, stored_definition
 from hpsearch.cv import Split, cross_validate, make_splits, summarize
 from hpsearch.data import Dataset, load
 from hpsearch.errors import DefinitionMismatch, TrainingDiverged
@@ -185,7 +185,7 @@ def open_study(cfg: RunConfig, data: Dataset, storage: optuna.storages.BaseStora
 
 def _check_same(cfg: RunConfig, stored: dict[str, Any], stored_data: dict[str, Any], data: Dataset) -> None:
     ours = _flatten(cfg.definition.to_dict())
-    theirs = _flatten(stored)
+    theirs = _flatten(stored_definition(stored).to_dict())  # fields added since take their defaults
     differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
     if differ:
         was = ", ".join(f"{k}={theirs.get(k)!r}" for k in differ[:4])

@@ -102,6 +102,17 @@ class _FlatOptimizer:
                 momentum=0.0, centered=False, lr=lr, weight_decay=decay, maximize=False,
             )  # fmt: skip
 
+    def set_lr(self, lr: float) -> None:
+        """Take steps of ``lr`` from now on (a partial of the partial: no cost per step)."""
+        self.step = partial(self.step, lr=lr)  # type: ignore[call-arg]  # the wrapped optimizer takes lr
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (from 0) under ``cfg.lr_schedule``."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+    return cfg.lr
+
 
 class Trainer:
     """K MLPs of one architecture, model k trained on rows ``folds[k]`` of ``x``, one epoch per call.
@@ -164,6 +175,8 @@ class Trainer:
         Raises:
             TrainingDiverged: a model's loss is NaN or infinite.
         """
+        if self.cfg.lr_schedule != "constant":
+            self.optimizer.set_lr(lr_at(self.cfg, self.epoch))
         rows, valid, weight = self._schedule()
         steps, k_models, batch = rows.shape
         xb, yb = self.x.new_empty((k_models, batch, self.x.shape[1])), self.y.new_empty((k_models, batch, 1))

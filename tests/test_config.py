@@ -48,6 +48,8 @@ def test_searchable_batch_size_and_epochs(tmp_path: Path) -> None:
     [
         ("[space]\ndepht = { low = 1, high = 2 }\n", "did you mean 'depth'"),
         ("[space]\noptimizer = { choices = ['adam', 'lbfgs'] }\n", "unknown optimizer 'lbfgs'"),
+        ("[train]\nlr_schedule = 'cosin'\n", "unknown lr_schedule 'cosin' \\(did you mean 'cosine'"),
+        ("[space]\nlr_schedule = { low = 0, high = 1 }\n", "space.lr_schedule must list choices"),
         ("[space]\nwidth = { low = 64, high = 32 }\n", "low <= high"),
         ("[space]\nlr = { low = 0, high = 1, log = true }\n", "low must be > 0"),
         ("[space]\ndepth = { low = 1.5, high = 3 }\n", "must be integers"),

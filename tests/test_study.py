@@ -70,6 +70,17 @@ def test_running_again_continues_the_same_study(
     assert "already holds 6 finished trials" in capsys.readouterr().out
 
 
+def test_a_study_stored_before_a_setting_existed_continues(small_study: tuple[Path, str], tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    shutil.copy(small_study[0], db)
+    study = _load(db)
+    older = study.user_attrs[STUDY_DEFINITION]
+    del older["train"]["lr_schedule"]  # what builds before the cosine schedule stored
+    study.set_user_attr(STUDY_DEFINITION, older)
+    assert run_cli("study", *STUDY_ARGS, "--trials", "5", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
+    assert len(_complete(_load(db))) == 5
+
+
 def test_same_seed_gives_identical_fold_figures(small_study: tuple[Path, str], tmp_path: Path) -> None:
     db = tmp_path / "again.db"
     assert run_cli("study", *STUDY_ARGS, "--trials", "4", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0

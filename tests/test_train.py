@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from hpsearch.config import DataConfig, Optimizer, TrainConfig
 from hpsearch.data import load
@@ -85,6 +88,7 @@ def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Modu
             layers += [layer, _Dropout(cfg.dropout, noise)] if isinstance(layer, nn.ReLU) else [layer]
         model = nn.Sequential(*layers)
     optimizer = _torch_optimizer(model, cfg)
+    schedule = CosineAnnealingLR(optimizer, T_max=cfg.epochs) if cfg.lr_schedule == "cosine" else None
     order = torch.Generator().manual_seed(cfg.seed)
     for _ in range(cfg.epochs):
         for rows in torch.randperm(len(y), generator=order).tensor_split(steps_per_epoch(len(y), cfg.batch_size)):
@@ -92,6 +96,8 @@ def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Modu
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+        if schedule is not None:
+            schedule.step()
     return model
 
 
@@ -112,6 +118,19 @@ def test_fit_with_dropout_trains_what_autograd_trains(tensors: tuple[torch.Tenso
     fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
     for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_cosine_schedule_steps_as_torch_cosine_annealing(
+    tensors: tuple[torch.Tensor, ...], optimizer: Optimizer
+) -> None:
+    x, y = tensors[0][:960], tensors[1][:960]
+    cfg = TrainConfig(depth=1, width=32, optimizer=optimizer, lr=0.05, lr_schedule="cosine", batch_size=96, epochs=4)
+    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    constant = fit(x, y, 10, dataclasses.replace(cfg, lr_schedule="constant"))
+    assert not torch.allclose(next(fast.parameters()), next(constant.parameters()), atol=1e-4)
 
 
 def test_dropout_is_seeded_and_still_learns(tensors: tuple[torch.Tensor, ...]) -> None:
