@@ -49,6 +49,7 @@ from hpsearch.storage import (
 )
 from hpsearch.text import mean_std
 from hpsearch.train import as_tensors, evaluate, fit, resolve_device, save_weights
+from hpsearch.workers import study_locked
 
 if TYPE_CHECKING:
     from torch.nn import Module
@@ -235,25 +236,36 @@ def _prepare(folder: Path) -> Path:
 def _record(
     study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: Path, url: str
 ) -> dict[str, Any]:
-    """Append this evaluation to the study's list and return the entry, with its running count."""
+    """Append this evaluation to the study's list and return the entry, with its running count.
+
+    Under the study's lock, and from a fresh read of the list: two final tests of one study that
+    end together both stay on it.
+    """
     try:
-        before = list(study.user_attrs.get(STUDY_FINAL_TESTS, []))
-        entry = {
-            "trial": trial.number,
-            "params": trial.params,
-            "test": {"loss": scores.loss, **scores.metrics},
-            "cv_mean": trial.user_attrs.get(TRIAL_MEAN, {}),
-            "cv_std": trial.user_attrs.get(TRIAL_STD, {}),
-            "n_test_evaluations": len(before) + 1,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "seed": cfg.seed,
-            "fingerprint": fingerprint,
-            "device": cfg.device,
-            "out": str(folder),
-        }
-        study.set_user_attr(STUDY_FINAL_TESTS, [*before, entry])
+        with study_locked(url, study.study_name):
+            return _append_final_test(study, trial, cfg, scores, fingerprint, folder)
     except sqlalchemy.exc.SQLAlchemyError as e:
         raise StorageError(f"cannot record the final test in {redact(url)}: {str(e).strip().splitlines()[0]}") from None
+
+
+def _append_final_test(
+    study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: Path
+) -> dict[str, Any]:
+    before = list(study.user_attrs.get(STUDY_FINAL_TESTS, []))  # read from the storage, not a cache
+    entry = {
+        "trial": trial.number,
+        "params": trial.params,
+        "test": {"loss": scores.loss, **scores.metrics},
+        "cv_mean": trial.user_attrs.get(TRIAL_MEAN, {}),
+        "cv_std": trial.user_attrs.get(TRIAL_STD, {}),
+        "n_test_evaluations": len(before) + 1,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": cfg.seed,
+        "fingerprint": fingerprint,
+        "device": cfg.device,
+        "out": str(folder),
+    }
+    study.set_user_attr(STUDY_FINAL_TESTS, [*before, entry])
     return entry
 
 

@@ -109,7 +109,7 @@ class _AdvisoryLock(StudyLock):
         self._engine.dispose()
 
 
-def _open_lock(url: str, study_name: str) -> StudyLock:
+def open_lock(url: str, study_name: str) -> StudyLock:
     """The lock that all workers of study ``study_name`` in storage ``url`` take to start a trial."""
     path = sqlite_path(url)
     if path is not None:
@@ -117,6 +117,17 @@ def _open_lock(url: str, study_name: str) -> StudyLock:
     if url.startswith(("postgresql:", "postgresql+")):
         return _AdvisoryLock(url, study_name)
     return StudyLock()
+
+
+@contextlib.contextmanager
+def study_locked(url: str, study_name: str) -> Iterator[None]:
+    """Hold the study's lock for a read-modify-write of its attributes (e.g. ``final-test``'s list)."""
+    lock = open_lock(url, study_name)
+    try:
+        lock.acquire()
+        yield
+    finally:
+        lock.close()
 
 
 def run_trials(
@@ -142,7 +153,7 @@ def run_trials(
         Why it stopped: the target reached, or the timeout. (A moved or removed SQLite file
         raises StorageError.)
     """
-    lock, check = _open_lock(url, study.study_name), watch_file(url)
+    lock, check = open_lock(url, study.study_name), watch_file(url)
 
     def gated(trial: optuna.Trial) -> float:
         first_beat(storage, study.study_name, trial.number)  # see fail_unbeaten

@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import shutil
+import subprocess
+import sys
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +38,7 @@ from hpsearch.storage import (
     stored_run,
 )
 from hpsearch.train import evaluate
+from hpsearch.workers import study_locked
 from tests.conftest import run_cli
 from tests.test_choose import BEST, SIMPLEST, make_study
 
@@ -148,6 +152,30 @@ def test_a_second_run_warns_and_the_study_counts_both(
     assert records[0]["test"] == records[1]["test"]  # the retrain is seeded: the same figures again
     doc = json.loads((tmp_path / "reports" / "digits" / "final-test" / "final_test.json").read_text())
     assert doc["n_test_evaluations"] == 2
+
+
+def _waits_for_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked on a flock (Linux lists waiters as "->" in /proc/locks)."""
+    rows = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
+    return any(row[1] == "->" and row[5] == str(pid) for row in rows)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a waiting process")
+def test_final_tests_that_end_together_both_stay_on_the_study(small_study: tuple[Path, str], tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    shutil.copy(small_study[0], db)
+    url, ours = f"sqlite:///{db}", {"trial": -1, "note": "another final test of the same study"}
+    command = [sys.executable, "-m", "hpsearch", "final-test", "best", "--storage", url, "--out", str(tmp_path / "out")]
+    with study_locked(url, "digits"):  # as another final test that has read the list and not yet written it
+        before = list(_study(db).user_attrs.get(STUDY_FINAL_TESTS, []))
+        final_test = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while final_test.poll() is None and not _waits_for_a_lock(final_test.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _study(db).set_user_attr(STUDY_FINAL_TESTS, [*before, ours])
+    assert final_test.wait(timeout=300) == 0
+    records = _study(db).user_attrs[STUDY_FINAL_TESTS]
+    assert records[0] == ours and records[1]["n_test_evaluations"] == 2 and len(records) == 2
 
 
 def test_changed_data_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
