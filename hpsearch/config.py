@@ -185,10 +185,10 @@ def _parse_spec(name: str, raw: Any, problems: list[str]) -> ParamSpec | None:
 def _validate_spec(spec: ParamSpec, problems: list[str]) -> None:
     where = f"space.{spec.name}"
     if spec.choices is not None:
-        known = _NAMED.get(spec.name, ())
-        for choice in spec.choices if known else ():
-            if choice not in known:
-                problems.append(f"unknown {spec.name} {choice!r} in {where}{_near(str(choice), known)}")
+        known = _NAMED.get(spec.name)
+        if known is not None:
+            unknown = [c for c in spec.choices if c not in known]
+            problems += [f"unknown {spec.name} {c!r} in {where}{_near(str(c), known)}" for c in unknown]
         return
     low, high = spec.low, spec.high
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))

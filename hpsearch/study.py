@@ -3,8 +3,7 @@
 Pipeline of ``run_study``: load the data -> cut the folds -> open the storage -> create the
 study or check that the stored definition and data are this run's -> start the other worker
 processes of ``--jobs`` -> run trials until the study holds ``trials`` finished (complete or
-pruned) trials, however
-many workers share it (see ``workers.py``). Each fold's figures are saved on the trial as soon
+pruned) trials, however many workers share it (see ``workers.py``). Each fold's figures are saved on the trial as soon
 as the fold ends, so a pruned or interrupted trial keeps what it reached.
 """
 

@@ -175,8 +175,7 @@ class Trainer:
         Raises:
             TrainingDiverged: a model's loss is NaN or infinite.
         """
-        if self.cfg.lr_schedule != "constant":
-            self.optimizer.set_lr(lr_at(self.cfg, self.epoch))
+        self.optimizer.set_lr(lr_at(self.cfg, self.epoch))
         rows, valid, weight = self._schedule()
         steps, k_models, batch = rows.shape
         xb, yb = self.x.new_empty((k_models, batch, self.x.shape[1])), self.y.new_empty((k_models, batch, 1))

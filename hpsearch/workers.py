@@ -2,9 +2,9 @@
 
 Optuna's ``MaxTrialsCallback`` stops a worker after its trial ends, so workers that start the
 last trials together overshoot. Here a worker starts a trial only under the study's lock: it
-fails the trials whose worker stopped beating (see ``storage.py``), counts finished (complete or
-pruned) and running trials, and creates its trial only while their sum is below the target; the objective releases
-the lock once its trial exists. So the study stops at exactly the target; a worker that finds no
+fails the trials whose worker stopped beating (see ``storage.py``), counts finished (complete
+or pruned) and running trials, and creates its trial only while their sum is below the target;
+the objective releases the lock once its trial exists. So the study stops at exactly the target; a worker that finds no
 free slot waits, as a running trial that ends pruned or failed frees its slot. The lock is
 ``pg_advisory_xact_lock`` on PostgreSQL and ``flock(2)`` on the folder of an SQLite file (not
 the file: closing any descriptor of it drops SQLite's own POSIX locks); a killed worker's lock
@@ -109,7 +109,7 @@ class _AdvisoryLock(StudyLock):
         self._engine.dispose()
 
 
-def open_lock(url: str, study_name: str) -> StudyLock:
+def _open_lock(url: str, study_name: str) -> StudyLock:
     """The lock that all workers of study ``study_name`` in storage ``url`` take to start a trial."""
     path = sqlite_path(url)
     if path is not None:
@@ -122,7 +122,7 @@ def open_lock(url: str, study_name: str) -> StudyLock:
 @contextlib.contextmanager
 def study_locked(url: str, study_name: str) -> Iterator[None]:
     """Hold the study's lock for a read-modify-write of its attributes (e.g. ``final-test``'s list)."""
-    lock = open_lock(url, study_name)
+    lock = _open_lock(url, study_name)
     try:
         lock.acquire()
         yield
@@ -153,7 +153,7 @@ def run_trials(
         Why it stopped: the target reached, or the timeout. (A moved or removed SQLite file
         raises StorageError.)
     """
-    lock, check = open_lock(url, study.study_name), watch_file(url)
+    lock, check = _open_lock(url, study.study_name), watch_file(url)
 
     def gated(trial: optuna.Trial) -> float:
         first_beat(storage, study.study_name, trial.number)  # see fail_unbeaten
