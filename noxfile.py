@@ -20,7 +20,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check; import-linter keeps the module layers."""
+    """ruff check and ruff format --check; import-linter keeps the package layers (pyproject.toml)."""
     session.install(*INSTALL, "ruff>=0.6", "import-linter>=2.0", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -36,11 +36,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Training speed side by side (-- --quick: short); then, if asked, the studies of
-    -- --workers (1 worker vs --jobs 2) and -- --pruning[-trials=N] (median pruner vs none)."""
+    """Training speed side by side (-- --quick: short); then, if asked, -- --trainers (the package's
+    hand-written trainer vs autograd on one 5-fold trial), -- --workers (1 worker vs --jobs 2) and
+    -- --pruning[-trials=N] (median pruner vs none)."""
     session.install(*INSTALL, "-e", ".", "skorch")
-    studies = [a for a in session.posargs if a == "--workers" or a.startswith("--pruning")]
+    extra = ("--workers", "--trainers")
+    studies = [a for a in session.posargs if a in extra or a.startswith("--pruning")]
     session.run("python", "-m", "bench.speed", *[a for a in session.posargs if a not in studies])
+    if "--trainers" in studies:
+        session.run("python", "-m", "bench.trainers")
     if "--workers" in studies:
         session.run("python", "-m", "bench.workers")
     if pruning := [a for a in studies if a.startswith("--pruning")]:

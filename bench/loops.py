@@ -20,11 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from hpsearch.config import TrainConfig
-from hpsearch.cv import Split, cross_validate
 from hpsearch.data import Dataset
-from hpsearch.model import build_mlp, layer_sizes
-from hpsearch.stacked import fit_folds, fit_stacked
-from hpsearch.train import fit
+from hpsearch.training import Split, build_mlp, cross_validate, fit, fit_folds, fit_stacked, layer_sizes
 
 DEPTH, WIDTH, LR = 2, 512, 1e-3  # the issue's MLP and optimizer
 FOLDS = 5
@@ -162,12 +159,10 @@ def skorch_trial(data: Dataset, splits: list[Split], batch: int, epochs: int) ->
         verbose=0,
     )
     scores: list[np.ndarray] = []
-    seconds = timed(
-        lambda: scores.append(cross_val_score(net, data.x_train, data.y_train, cv=splits, scoring="accuracy"))
-    )
+    seconds = timed(lambda: scores.append(cross_val_score(net, data.x, data.y, cv=splits, scoring="accuracy")))
     return seconds, scores[0].tolist()
 
 
 def subset(data: Dataset, rows: int) -> Dataset:
     """The first ``rows`` training rows of ``data`` (the test split is not used here)."""
-    return replace(data, x_train=data.x_train[:rows], y_train=data.y_train[:rows])
+    return replace(data, x=data.x[:rows], y=data.y[:rows])

@@ -21,10 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hpsearch.config import LR_SCHEDULES, OPTIMIZERS, CVConfig, DataConfig, TrainConfig
-from hpsearch.cv import make_splits
-from hpsearch.data import load
-from hpsearch.metrics import classification_metrics
-from hpsearch.train import as_tensors, evaluate, fit
+from hpsearch.data import load_training
+from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, make_splits
 
 RESULTS = Path(__file__).with_name("schedule.json")
 
@@ -43,10 +41,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
 
-    data = load(DataConfig(dataset=args.dataset))
-    train_rows, val_rows = make_splits(data.y_train, CVConfig(folds=args.folds), data.classes)[args.fold - 1]
-    x, y = as_tensors(data.x_train[train_rows], data.y_train[train_rows], "cpu")
-    x_val, y_val = as_tensors(data.x_train[val_rows], data.y_train[val_rows], "cpu")
+    data = load_training(DataConfig(dataset=args.dataset))[0]
+    train_rows, val_rows = make_splits(data.y, CVConfig(folds=args.folds), data.classes)[args.fold - 1]
+    x, y = as_tensors(data.x[train_rows], data.y[train_rows], "cpu")
+    x_val, y_val = as_tensors(data.x[val_rows], data.y[val_rows], "cpu")
     base = TrainConfig(
         depth=args.depth, width=args.width, optimizer=args.optimizer, lr=args.lr, dropout=args.dropout,
         batch_size=args.batch_size, epochs=args.epochs,

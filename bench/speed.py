@@ -26,9 +26,9 @@ from rich.table import Table
 
 from bench import loops
 from hpsearch.config import CVConfig, DataConfig
-from hpsearch.cv import Split, make_splits
-from hpsearch.data import Dataset, load
+from hpsearch.data import Dataset, load_training
 from hpsearch.errors import DataError
+from hpsearch.training import Split, make_splits
 
 RESULTS = Path(__file__).with_name("results.json")
 EPOCH_LOOPS = {  # key -> what the table calls it; times are seconds per epoch per model
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                   f"{torch.get_num_threads()} torch threads")  # fmt: skip
     data = _data(settings, console)
-    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    splits = make_splits(data.y_train, CVConfig(folds=loops.FOLDS))
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    splits = make_splits(data.y, CVConfig(folds=loops.FOLDS))
     runs = _plan(x, y, data, splits, settings)
     _warm_up(data)
     times: dict[str, list[float]] = {key: [] for key in runs}
@@ -115,11 +115,11 @@ def _plan(x: torch.Tensor, y: torch.Tensor, data: Dataset, splits: list[Split], 
 def _data(settings: Settings, console: Console) -> Dataset:
     """Fashion-MNIST's first ``settings.rows`` training rows; mnist-5k where it is missing."""
     try:
-        data = load(DataConfig(dataset="fashion-mnist"))
+        data = load_training(DataConfig(dataset="fashion-mnist"))[0]
     except DataError as e:
         console.print(f"[yellow]note:[/] {e}; measuring on mnist-5k instead (4,000 training rows)")
-        data = load(DataConfig(dataset="mnist-5k"))
-    rows = min(settings.rows, len(data.y_train))
+        data = load_training(DataConfig(dataset="mnist-5k"))[0]
+    rows = min(settings.rows, len(data.y))
     console.print(f"data: {data.name}, {rows:,} training rows")
     return loops.subset(data, rows)
 
@@ -127,8 +127,8 @@ def _data(settings: Settings, console: Console) -> Dataset:
 def _warm_up(data: Dataset) -> None:
     """One small run of every loop first: thread pools, allocator and imports are then warm."""
     small = loops.subset(data, 1000)
-    x, y = torch.from_numpy(small.x_train), torch.from_numpy(small.y_train)
-    splits = make_splits(small.y_train, CVConfig(folds=loops.FOLDS))
+    x, y = torch.from_numpy(small.x), torch.from_numpy(small.y)
+    splits = make_splits(small.y, CVConfig(folds=loops.FOLDS))
     loops.gemm_epoch(x, 64)
     loops.gemm_epoch(x, 64, models=2)
     loops.tutorial_epoch(x, y, 64)
@@ -183,8 +183,7 @@ def _results(
             "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
         },
-        "settings": asdict(settings)
-        | {"data": data.name, "rows": len(data.y_train), "fit_folds_epochs": loops.FOLDS_EPOCHS},
+        "settings": asdict(settings) | {"data": data.name, "rows": len(data.y), "fit_folds_epochs": loops.FOLDS_EPOCHS},
         "load_average": {"start": load_start, "end": load_end},
         "seconds": times,
         "median_seconds": med,

@@ -15,6 +15,9 @@ appears only with ``--debug``.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 
 class HpsearchError(Exception):
     """A problem the user can fix; its message is one line that says what to do."""
@@ -40,3 +43,12 @@ class DefinitionMismatch(HpsearchError):
 
 class TrainingDiverged(Exception):
     """Training produced a non-finite loss; the trial ends as pruned with this reason."""
+
+
+def did_you_mean(name: str, known: Sequence[str], *, label: str | None = "known") -> str:
+    """`` (did you mean 'adam'?)`` for the near miss of ``name`` in ``known``, else `` (known: a, b)``
+    (nothing when ``label`` is None): the one hint every "unknown ..." message of hpsearch gives."""
+    match = difflib.get_close_matches(name, list(known), n=1)
+    if match:
+        return f" (did you mean {match[0]!r}?)"
+    return f" ({label}: {', '.join(known)})" if label else ""

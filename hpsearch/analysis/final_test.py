@@ -1,0 +1,277 @@
+"""Retrain the chosen trial on the whole training split and score it once on the test split.
+
+``choose_for_test`` opens the study, chooses the trial, loads both splits and proves they are the
+study's (fingerprint); ``final_test`` retrains with the trial's params and the definition's
+seed, evaluates once on the test split, and counts that evaluation on the study, under its lock. It
+computes and records; it prints and writes nothing (``render.final_test`` does). The test split
+is meant to be looked at once; every run is counted, and the caller warns after the first.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from hpsearch import __version__
+from hpsearch.analysis.choose import choose, fold_scores
+from hpsearch.config import METRIC_NAMES, TrainConfig
+from hpsearch.data import Dataset, fingerprint, load_split
+from hpsearch.errors import ConfigError, DefinitionMismatch, StorageError, TrainingDiverged
+from hpsearch.store import STORAGE_ERRORS, first_line, load_study, redact, stored_run, study_locked
+from hpsearch.store.schema import STATE_WORDS, STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD
+from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, resolve_device
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What the one evaluation on the test split gave."""
+
+    loss: float  # mean cross-entropy: what training minimised, kept apart from the metrics
+    metrics: dict[str, float]  # accuracy and macro precision, recall, F1
+    per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
+    confusion: np.ndarray  # rows: true class, columns: predicted class
+
+
+@dataclass(frozen=True)
+class FinalTest:
+    """A final test as it was recorded on the study: the model, its scores, the final_test.json document."""
+
+    model: nn.Module  # the retrained MLP, on the CPU or the device it trained on
+    scaler: StandardScaler | None  # the table scaler the model expects its features through
+    scores: Scores
+    doc: dict[str, Any]  # the content of final_test.json
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A trial chosen for the final test, with both splits proven to be the study's own rows."""
+
+    study: optuna.Study
+    stored: dict[str, Any]  # the study's data summary
+    trial: FrozenTrial
+    cfg: TrainConfig  # the study's training settings with the trial's params
+    train: Dataset
+    test: Dataset
+
+
+def choose_for_test(url: str, study_name: str | None, which: str, *, device: str = "auto") -> Chosen:
+    """Open the study, choose trial ``which``, load both splits and check their fingerprint; train nothing.
+
+    Args:
+        url: Optuna storage URL of the study.
+        study_name: the study; None: the only one in the storage.
+        which: ``best`` (by the study's metric and direction), ``simplest`` (the fewest parameters
+            within one standard error of the best; see ``choose_trial``) or a trial number.
+        device: ``auto``, ``cpu`` or ``cuda``.
+
+    Raises:
+        HpsearchError: no such storage, study or trial; a trial that is not complete; data whose
+            fingerprint differs from the study's.
+    """
+    study = load_study(url, study_name)
+    defn, stored = stored_run(study)
+    trial = choose_trial(study, which)
+    train, test = load_split(defn.data)
+    check_data(train, test, stored, study.study_name)
+    cfg = replace(defn.train, **trial.params, device=resolve_device(device))
+    return Chosen(study, stored, trial, cfg, train, test)
+
+
+def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
+    """Retrain the chosen trial on the training split, score it once on the test split, record it on the study.
+
+    Args:
+        chosen: from ``choose_for_test``.
+        url: the study's storage URL, for the lock under which the result is recorded.
+        out: the folder the caller writes the files to, recorded with the result.
+
+    Raises:
+        HpsearchError: a diverging retrain; a storage that cannot record.
+    """
+    model, scaler = retrain(chosen.train, chosen.cfg, chosen.trial.number)
+    scores = score(model, chosen.test, scaler)
+    found = fingerprint(chosen.train, chosen.test)
+    entry = _record(chosen.study, chosen.trial, chosen.cfg, scores, found, out, url)
+    doc = _document(chosen.study.study_name, chosen.cfg, chosen.stored, scores, scaler, entry)
+    return FinalTest(model, scaler, scores, doc)
+
+
+def choose_trial(study: optuna.Study, which: str) -> FrozenTrial:
+    """The complete trial ``which`` names: ``best``, ``simplest`` or a trial number.
+
+    ``simplest`` is the one-standard-error choice of ``choose.choose``: of the complete trials
+    whose CV mean is within one standard error of the best's, the one with the fewest parameters.
+
+    Raises:
+        ConfigError: no complete trial, not a number, no such trial, or a trial that is not complete.
+    """
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if which in ("best", "simplest") and not complete:
+        counts = Counter(STATE_WORDS[t.state] for t in trials)
+        states = ", ".join(f"{n} {word}" for word, n in counts.items()) or "no trials"
+        raise ConfigError(f"study {study.study_name!r} has no complete trial to test ({states}); run hpsearch study")
+    if which == "best":
+        return study.best_trial
+    if which == "simplest":
+        return _simplest(study, complete)
+    try:
+        number = int(which)
+    except ValueError:
+        raise ConfigError(f"which trial: give 'best', 'simplest' or a trial number, but got {which!r}") from None
+    found = [t for t in trials if t.number == number]
+    if not found:
+        span = f"its trials are numbered 0 to {len(trials) - 1}" if trials else "it holds no trial"
+        raise ConfigError(f"no trial {number} in study {study.study_name!r}: {span}")
+    trial = found[0]
+    if trial.state != TrialState.COMPLETE:
+        reason = trial.user_attrs.get(TRIAL_REASON, "no reason stored")
+        best = f" (the best is trial {study.best_trial.number})" if complete else ""
+        raise ConfigError(
+            f"trial {number} of study {study.study_name!r} is {STATE_WORDS[trial.state]}: {reason}; "
+            f"only a complete trial can be final-tested{best}"
+        )
+    return trial
+
+
+def _simplest(study: optuna.Study, complete: list[FrozenTrial]) -> FrozenTrial:
+    defn, _ = stored_run(study)
+    choice = choose(
+        *fold_scores(complete, defn.metric),
+        folds=defn.cv.folds,
+        maximize=defn.direction == "maximize",
+    )
+    if choice is None:
+        raise ConfigError(
+            f"no complete trial of study {study.study_name!r} has a score on each of its {defn.cv.folds} folds, "
+            "so none is within one standard error of the best; give 'best' or a trial number"
+        )
+    return next(t for t in complete if t.number == choice.simplest)
+
+
+def check_data(train: Dataset, test: Dataset, stored: dict[str, Any], study_name: str) -> None:
+    """Refuse data whose fingerprint is not the one the study recorded.
+
+    Raises:
+        DefinitionMismatch: the rows of either split differ from those the study searched on.
+    """
+    found = fingerprint(train, test)
+    if stored.get("fingerprint") == found:
+        return
+    raise DefinitionMismatch(
+        f"the data differ from study {study_name!r}'s: it was run on {stored.get('n_train')} + {stored.get('n_test')} "
+        f"rows, fingerprint {str(stored.get('fingerprint'))[:12]}; {train.name} now gives {len(train)} + "
+        f"{len(test)} rows, fingerprint {found[:12]}; final-test needs the study's own rows"
+    )
+
+
+def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, StandardScaler | None]:
+    """Fit the trial's MLP on every training row; the scaler is fitted on those rows only.
+
+    Raises:
+        ConfigError: the training loss became NaN or infinite.
+    """
+    x = train.x
+    scaler = StandardScaler().fit(x) if train.standardize else None
+    if scaler is not None:
+        x = scaler.transform(x)
+    xt, yt = as_tensors(x, train.y, cfg.device)
+    try:
+        return fit(xt, yt, train.n_classes, cfg), scaler
+    except TrainingDiverged as e:
+        raise ConfigError(f"retraining trial {number} on the whole training split diverged: {e}") from None
+
+
+def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None) -> Scores:
+    """Evaluate ``model`` once on the test split: loss, metrics, per-class table, confusion matrix."""
+    x = test.x if scaler is None else scaler.transform(test.x)
+    xt, yt = as_tensors(x, test.y, str(next(model.parameters()).device))
+    loss, pred = evaluate(model, xt, yt)
+    labels = np.arange(test.n_classes)  # every class, so one never predicted still gets its row
+    precision, recall, f1, support = precision_recall_fscore_support(
+        test.y, pred, labels=labels, average=None, zero_division=0
+    )
+    per_class = [
+        {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(test.classes, precision, recall, f1, support, strict=True)
+    ]
+    confusion = confusion_matrix(test.y, pred, labels=labels)
+    return Scores(loss, classification_metrics(test.y, pred, test.n_classes), per_class, confusion)
+
+
+def _record(
+    study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: str, url: str
+) -> dict[str, Any]:
+    """Append this evaluation to the study's list and return the entry, with its running count.
+
+    Under the study's lock, and from a fresh read of the list: two final tests of one study that
+    end together both stay on it.
+    """
+    try:
+        with study_locked(url, study.study_name):
+            return _append_final_test(study, trial, cfg, scores, fingerprint, folder)
+    except STORAGE_ERRORS as e:
+        raise StorageError(f"cannot record the final test in {redact(url)}: {first_line(e)}") from None
+
+
+def _append_final_test(
+    study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: str
+) -> dict[str, Any]:
+    before = list(study.user_attrs.get(STUDY_FINAL_TESTS, []))  # read from the storage, not a cache
+    entry = {
+        "trial": trial.number,
+        "params": trial.params,
+        "test": {"loss": scores.loss, **scores.metrics},
+        "cv_mean": trial.user_attrs.get(TRIAL_MEAN, {}),
+        "cv_std": trial.user_attrs.get(TRIAL_STD, {}),
+        "n_test_evaluations": len(before) + 1,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": cfg.seed,
+        "fingerprint": fingerprint,
+        "device": cfg.device,
+        "out": folder,
+    }
+    study.set_user_attr(STUDY_FINAL_TESTS, [*before, entry])
+    return entry
+
+
+def _document(
+    study_name: str,
+    cfg: TrainConfig,
+    stored: dict[str, Any],
+    scores: Scores,
+    scaler: StandardScaler | None,
+    entry: dict[str, Any],
+) -> dict[str, Any]:
+    """The content of final_test.json: enough to reproduce and to read every figure."""
+    mean, std = entry["cv_mean"], entry["cv_std"]
+    doc: dict[str, Any] = {
+        "study": study_name,
+        **{k: entry[k] for k in ("trial", "params", "seed", "device", "fingerprint", "n_test_evaluations", "created")},
+        "train": {k: v for k, v in asdict(cfg).items() if k != "device"},
+        "data": {k: v for k, v in stored.items() if k != "fingerprint"},  # verified: these are the rows
+        "loss": {"name": "cross-entropy", "test": scores.loss, "cv_mean": mean.get("loss"), "cv_std": std.get("loss")},
+        "metrics": {
+            "test": scores.metrics,
+            "cv_mean": {k: mean.get(k) for k in METRIC_NAMES},
+            "cv_std": {k: std.get(k) for k in METRIC_NAMES},
+        },
+        "per_class": scores.per_class,
+        "confusion_matrix": {"rows": "true class", "columns": "predicted class", "matrix": scores.confusion.tolist()},
+        "versions": {"python": platform.python_version(), "hpsearch": __version__}
+        | {name: version(name) for name in ("torch", "optuna", "scikit-learn", "numpy")},
+    }
+    if scaler is not None:  # model.pt expects standardized features; this is how
+        doc["standardize"] = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
+    return doc

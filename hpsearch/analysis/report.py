@@ -1,0 +1,274 @@
+"""Study -> plain DataFrames, one per section, with the loss kept apart from the metrics.
+
+``build_report`` builds one DataFrame per section (summary, CV loss per trial, CV metrics per
+trial, the best trial fold by fold, the top trials compared with the best and the simplest as
+good (``choose``), parameter importances, final tests) and orders the per-trial tables; the
+``render`` package writes and prints them. Nothing is trained: every figure is one the study
+stored, so the report can be rebuilt from the study file alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.analysis.choose import Choice, choose, fold_scores
+from hpsearch.config import FIGURES, METRIC_NAMES, Definition
+from hpsearch.errors import ConfigError, did_you_mean
+from hpsearch.store.schema import (
+    STATE_WORDS,
+    STUDY_FINAL_TESTS,
+    TRIAL_FOLDS,
+    TRIAL_MACS,
+    TRIAL_MEAN,
+    TRIAL_PARAMS_COUNT,
+    TRIAL_REASON,
+    TRIAL_RETRY_OF,
+    TRIAL_STD,
+)
+from hpsearch.text import format_params
+
+_MIN_COMPLETE_FOR_IMPORTANCES = 5  # fANOVA over fewer trials ranks noise
+COMPARED = 10  # the top trials compared with the best, fold by fold
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every section of a report as plain data; rendering only formats and draws it."""
+
+    study_name: str
+    metric: str  # the study's objective, a CV mean
+    direction: str  # "maximize" or "minimize"
+    params: tuple[str, ...]  # searched parameters, one column each in the per-trial tables
+    ordered_by: str  # how the per-trial tables are ordered, in words
+    summary: pd.DataFrame  # item, value
+    loss: pd.DataFrame  # per trial: CV mean and std of the cross-entropy on the validation folds
+    metrics: pd.DataFrame  # per trial: CV mean and std of accuracy, precision, recall and F1
+    best_folds: pd.DataFrame | None  # the best trial's figures on each fold; None: none completed
+    comparison: pd.DataFrame | None  # the top trials (and the simplest) against the best; None: see notes
+    choice: Choice | None  # every complete trial against the best, and the one-SE choice
+    importances: pd.DataFrame | None  # param, importance; None: see notes
+    final_test: pd.DataFrame | None  # test-split results, oldest first; None: never tested
+    test_evaluations: int  # how many times final-test has used the test split
+    notes: dict[str, str]  # section -> the sentence shown where its table is missing
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The sections that exist, keyed by their file stem (``loss`` -> ``loss.csv``)."""
+        tables = {"summary": self.summary, "loss": self.loss, "metrics": self.metrics}
+        optional = {
+            "best_trial_folds": self.best_folds,
+            "comparison": self.comparison,
+            "importances": self.importances,
+            "final_test": self.final_test,
+        }
+        return tables | {stem: df for stem, df in optional.items() if df is not None}
+
+
+def build_report(
+    study: optuna.Study, defn: Definition, data: dict[str, Any], *, sort: str | None = None, compared: int = COMPARED
+) -> Report:
+    """Every section of the report of ``study``, computed from what its trials stored.
+
+    Args:
+        study: an hpsearch study.
+        defn, data: what ``storage.stored_run`` returns for it.
+        sort: column of the per-trial tables to order them by; None: the study metric, best first.
+        compared: how many of the best trials the comparison table holds; the simplest trial is
+            added when it ranks lower.
+
+    Raises:
+        ConfigError: ``sort`` names no column of the per-trial tables.
+    """
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = study.best_trial if complete else None
+    params = tuple(spec.name for spec in defn.space)
+    loss, metrics, ordered_by = _ordered(
+        _per_trial(trials, ("loss",), params), _per_trial(trials, METRIC_NAMES, params), sort, defn
+    )
+    notes: dict[str, str] = {}
+    if best is None:
+        reached = "the loss and metrics tables list what its trials reached" if trials else "it holds no trial"
+        notes["best_trial_folds"] = f"No trial has completed yet, so the study has no best trial; {reached}."
+    choice = choose(
+        *fold_scores(complete, defn.metric),
+        folds=defn.cv.folds,
+        maximize=defn.direction == "maximize",
+    )
+    if choice is None:
+        notes["comparison"] = f"No complete trial has a score on each of the {defn.cv.folds} folds to compare."
+    importances = _importances(study, len(complete), defn.seed, notes)
+    entries: list[dict[str, Any]] = list(study.user_attrs.get(STUDY_FINAL_TESTS) or [])
+    return Report(
+        study_name=study.study_name,
+        metric=defn.metric,
+        direction=defn.direction,
+        params=params,
+        ordered_by=ordered_by,
+        summary=_summary(study.study_name, defn, data, trials, best, choice),
+        loss=loss,
+        metrics=metrics,
+        best_folds=None if best is None else _best_folds(best),
+        comparison=None if choice is None else _comparison(choice, complete, defn.metric, compared),
+        choice=choice,
+        importances=importances,
+        final_test=_final_tests(entries, params) if entries else None,
+        test_evaluations=max((int(e.get("n_test_evaluations", 0)) for e in entries), default=0) or len(entries),
+        notes=notes,
+    )
+
+
+def _summary(
+    name: str,
+    defn: Definition,
+    data: dict[str, Any],
+    trials: list[FrozenTrial],
+    best: FrozenTrial | None,
+    choice: Choice | None,
+) -> pd.DataFrame:
+    states = [STATE_WORDS[t.state] for t in trials]
+    seconds = [t.duration.total_seconds() for t in trials if t.duration is not None]
+    searched = {spec.name for spec in defn.space}
+    rows: list[tuple[str, Any]] = [
+        ("study", name),
+        ("data set", data.get("name", defn.data.dataset)),
+        ("train rows", data.get("n_train")),
+        ("test rows", data.get("n_test")),
+        ("test split", data.get("test_split")),
+        ("features", data.get("n_features")),
+        ("classes", data.get("n_classes")),
+        ("folds (K)", defn.cv.folds),
+        ("epochs per fold", "searched" if "epochs" in searched else defn.train.epochs),
+        ("metric", f"CV mean {defn.metric}"),
+        ("direction", defn.direction),
+        ("trials", len(trials)),
+        *((f"trials {state}", states.count(state)) for state in ("complete", "pruned", "failed", "running")),
+        ("total trial time (s)", round(sum(seconds), 2)),
+        ("mean trial time (s)", round(sum(seconds) / len(seconds), 2) if seconds else None),
+        ("best trial", None if best is None else best.number),
+        (f"best CV mean {defn.metric}", None if best is None else best.value),
+        ("best params", None if best is None else format_params(best.params)),
+        ("trials tied with the best", None if choice is None else int(choice.table["tied"].sum()) - 1),
+        ("simplest trial (1-SE rule)", None if choice is None else choice.simplest),
+    ]
+    return pd.DataFrame(rows, columns=["item", "value"], dtype=object)
+
+
+def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tuple[str, ...]) -> pd.DataFrame:
+    # A pruned or failed trial keeps the folds it finished, so its mean covers fewer folds.
+    retried = {t.user_attrs[TRIAL_RETRY_OF]: t.number for t in trials if TRIAL_RETRY_OF in t.user_attrs}
+    rows = []
+    for t in trials:
+        mean, std = t.user_attrs.get(TRIAL_MEAN) or {}, t.user_attrs.get(TRIAL_STD) or {}
+        row: dict[str, Any] = {
+            "trial": t.number,
+            "state": STATE_WORDS[t.state],
+            "folds": len(t.user_attrs.get(TRIAL_FOLDS, [])),
+        }
+        for name in figures:
+            row[f"{name}_mean"], row[f"{name}_std"] = mean.get(name), std.get(name)
+        row["n_params"] = t.user_attrs.get(TRIAL_PARAMS_COUNT)
+        row["duration_s"] = None if t.duration is None else round(t.duration.total_seconds(), 3)
+        row |= {p: t.params.get(p) for p in params}
+        row["reason"] = t.user_attrs.get(TRIAL_REASON) or _retry_note(t, retried)
+        rows.append(row)
+    columns = ["trial", "state", "folds", *(f"{n}_{s}" for n in figures for s in ("mean", "std"))]
+    columns += ["n_params", "duration_s", *params, "reason"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _retry_note(t: FrozenTrial, retried: dict[int, int]) -> str | None:
+    """Why a trial is a retry, or was retried: its worker stopped beating (see storage.py)."""
+    if t.number in retried:
+        return f"its worker stopped (no heartbeat); retried as trial {retried[t.number]}"
+    if TRIAL_RETRY_OF in t.user_attrs:
+        return f"retry of trial {t.user_attrs[TRIAL_RETRY_OF]}, whose worker stopped"
+    return None
+
+
+def _ordered(
+    loss: pd.DataFrame, metrics: pd.DataFrame, sort: str | None, defn: Definition
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Both per-trial tables in one order, so row i is the same trial in each."""
+    both = pd.concat([loss, metrics[[c for c in metrics.columns if c not in loss.columns]]], axis=1)
+    if sort is None:
+        key, ascending = f"{defn.metric}_mean", defn.direction == "minimize"
+        # A pruned trial's mean covers fewer folds and is not comparable, so complete trials rank first.
+        ranked = both.assign(_unfinished=both["state"] != "complete")
+        order = ranked.sort_values(["_unfinished", key], ascending=[True, ascending], na_position="last").index
+        words = f"{key}, {'lowest' if ascending else 'highest'} first, complete trials first"
+    else:
+        key = f"{sort}_mean" if sort in FIGURES else sort
+        if key not in both.columns:
+            valid = [str(c) for c in both.columns]
+            hint = did_you_mean(sort, valid, label=None)
+            raise ConfigError(f"cannot sort by {sort!r}{hint}: the columns are {', '.join(valid)}")
+        # Higher is better for the metrics' means; everything else reads naturally from low to high.
+        ascending = not (key.endswith("_mean") and key.removesuffix("_mean") in METRIC_NAMES)
+        order = both.sort_values(key, ascending=ascending, na_position="last", kind="stable").index
+        words = f"{key}, {'lowest' if ascending else 'highest'} first"
+    return loss.loc[order].reset_index(drop=True), metrics.loc[order].reset_index(drop=True), words
+
+
+def _best_folds(best: FrozenTrial) -> pd.DataFrame:
+    folds = best.user_attrs.get(TRIAL_FOLDS, [])
+    rows = [{"trial": best.number, "fold": k + 1, **{n: fold.get(n) for n in FIGURES}} for k, fold in enumerate(folds)]
+    return pd.DataFrame(rows, columns=["trial", "fold", *FIGURES])
+
+
+def _comparison(choice: Choice, complete: list[FrozenTrial], metric: str, compared: int) -> pd.DataFrame:
+    """The first ``compared`` rows of the choice, the simplest's row too, named for people."""
+    table = choice.table
+    shown = table[(table["rank"] <= compared) | (table["trial"] == choice.simplest)].reset_index(drop=True)
+    macs = {t.number: t.user_attrs.get(TRIAL_MACS) for t in complete}
+    roles = {choice.best: "best", choice.simplest: "simplest (1-SE)"}
+    if choice.best == choice.simplest:
+        roles[choice.best] = "best and simplest (1-SE)"
+    numbers = [int(n) for n in shown["trial"]]
+    shown["choice"] = pd.Series([roles.get(n) for n in numbers], dtype=object)
+    shown["macs"] = pd.Series([macs.get(n) for n in numbers], dtype="Int64")
+    columns = ["rank", "trial", "choice", "mean", "std", "n_params", "macs", "diff", "ci_low", "ci_high", "t", "p"]
+    names = {"mean": f"{metric}_mean", "std": f"{metric}_std", "diff": "diff_vs_best"}
+    return shown[[*columns, "tied", "within_1se", "pareto"]].rename(columns=names)
+
+
+def _importances(study: optuna.Study, n_complete: int, seed: int, notes: dict[str, str]) -> pd.DataFrame | None:
+    if n_complete < _MIN_COMPLETE_FOR_IMPORTANCES:
+        notes["importances"] = (
+            f"Parameter importances need at least {_MIN_COMPLETE_FOR_IMPORTANCES} complete trials; "
+            f"the study has {n_complete}."
+        )
+        return None
+    try:
+        # fANOVA seeded by the study's seed: the same study always reports the same importances.
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError) as e:  # e.g. no parameter varies, or the objective does not
+        notes["importances"] = f"Parameter importances cannot be computed for these trials: {e}"
+        return None
+    if not values:
+        notes["importances"] = "No searched parameter varies across the complete trials, so none has an importance."
+        return None
+    return pd.DataFrame({"param": list(values), "importance": [float(v) for v in values.values()]})
+
+
+def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.DataFrame:
+    rows = []
+    for i, entry in enumerate(entries):
+        test, chosen = entry.get("test") or {}, entry.get("params") or {}
+        rows.append(
+            {
+                "run": i + 1,
+                "trial": entry.get("trial"),
+                "created": entry.get("created"),
+                "n_test_evaluations": entry.get("n_test_evaluations"),
+                **{f"test_{n}": test.get(n) for n in FIGURES},
+                **{p: chosen.get(p) for p in params},
+            }
+        )
+    columns = ["run", "trial", "created", "n_test_evaluations", *(f"test_{n}" for n in FIGURES), *params]
+    return pd.DataFrame(rows, columns=columns)

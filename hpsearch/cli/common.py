@@ -1,0 +1,51 @@
+"""What every command shares: the Typer app, the consoles, and errors turned into one line and an exit code.
+
+Errors the user can fix print one line on stderr and exit 2; Ctrl-C exits 130 and says how
+to resume; anything unexpected prints one line and exits 1 (a traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from hpsearch.errors import HpsearchError
+
+app = typer.Typer(
+    name="hpsearch",
+    help="Search MLP hyperparameters with Optuna, score every trial by K-fold cross-validation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stdout = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+StudyNameOption = Annotated[str | None, typer.Option(help="Study to read (default: the only one in the storage).")]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print ``error: message`` on stderr; the exit to raise."""
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def guarded(debug: bool, action: Callable[[], T]) -> T:
+    """Run a command body; turn its errors into one line and an exit code."""
+    try:
+        return action()
+    except HpsearchError as e:
+        if debug:
+            raise
+        raise fail(str(e), e.exit_code) from None
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        if debug:
+            raise
+        raise fail(f"unexpected {type(e).__name__}: {e} (run again with --debug for the traceback)", 1) from None

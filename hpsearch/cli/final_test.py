@@ -1,0 +1,33 @@
+"""``hpsearch final-test``: retrain the chosen trial and score it once on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpsearch.cli.common import Debug, StudyNameOption, app, err, guarded, stdout
+from hpsearch.config import Device
+
+
+@app.command("final-test")
+def final_test(
+    which: Annotated[str, typer.Argument(help="best, simplest (fewest params within 1 SE), or trial number.")] = "best",
+    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
+    study_name: StudyNameOption = None,
+    out: Annotated[Path | None, typer.Option(help="Folder (default: reports/<study-name>/final-test/).")] = None,
+    device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
+    debug: Debug = False,
+) -> None:
+    """Retrain the chosen trial on the whole training split and score it once on the test split."""
+    from hpsearch.store import storage_url
+
+    url = storage_url(storage)
+    guarded(debug, lambda: _final_test(url, study_name, which, out, device))
+
+
+def _final_test(url: str, study_name: str | None, which: str, out_dir: Path | None, device: str) -> None:
+    from hpsearch.api import final_test
+
+    final_test(url, study_name, which, out_dir=out_dir, device=device, console=stdout, warn=err)

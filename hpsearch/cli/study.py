@@ -1,0 +1,131 @@
+"""``hpsearch study``: options -> RunConfig -> run_study, with a live display or one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpsearch.cli.common import Debug, app, fail, guarded, stdout
+from hpsearch.config import DatasetName, Device, Metric, Pruner, Sampler
+
+
+@app.command()
+def study(
+    trials: Annotated[int, typer.Option(min=1, help="Complete trials the study should hold.")] = 50,
+    folds: Annotated[int | None, typer.Option(min=2, help="K of K-fold cross-validation. (default: 5)")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per fold. (default: 10)")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Mini-batch size. (default: 64)")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="Named data set. (default: mnist-5k)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="A data file or folder: IDX folder, mnist.pkl.gz, CSV, Parquet or NPZ.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Label column of a table file.")] = None,
+    test_size: Annotated[
+        float | None, typer.Option(min=0.01, max=0.99, help="Hold-out fraction without an official test split.")
+    ] = None,
+    metric: Annotated[Metric | None, typer.Option(help="Objective (CV mean). (default: accuracy)")] = None,
+    sampler: Annotated[Sampler | None, typer.Option(help="Optuna sampler. (default: tpe)")] = None,
+    pruner: Annotated[Pruner, typer.Option(help="Stop hopeless trials after an epoch.")] = "median",
+    seed: Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")] = None,
+    config: Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")] = None,
+    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
+    study_name: Annotated[str | None, typer.Option(help="Study name. (default: the data set's name)")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")] = None,
+    device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
+    heartbeat: Annotated[int, typer.Option(min=1, help="Heartbeat seconds; a trial silent 3 beats is retried.")] = 10,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Search MLPs, scoring every trial by K-fold cross-validation on the training split.
+
+    Workers may share one study (--jobs N here, the same command on other machines): they stop at --trials together.
+    """
+
+    def build() -> Any:
+        from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
+        from hpsearch.search import WorkerConfig
+        from hpsearch.store import storage_url
+
+        base = load_definition(config) if config is not None else Definition()
+        defn = with_overrides(
+            base,
+            dataset=dataset,
+            data=str(data) if data else None,
+            target=target,
+            test_size=test_size,
+            folds=folds,
+            epochs=epochs,
+            batch_size=batch_size,
+            metric=metric,
+            sampler=sampler,
+            seed=seed,
+        )
+        run = RunConfig(
+            definition=defn,
+            storage=storage_url(storage),
+            study_name=study_name or defn.data.dataset,
+            trials=trials,
+            timeout=timeout,
+            pruner=pruner,
+            device=device,
+            quiet=quiet,
+        )
+        threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+        return run, WorkerConfig(jobs=jobs, threads=threads, heartbeat=heartbeat)
+
+    cfg, workers = guarded(debug, build)
+    guarded(debug, lambda: _run_study(cfg, workers))
+
+
+def _run_study(cfg: Any, workers: Any) -> None:
+    import optuna
+
+    from hpsearch.render.progress import LiveProgress, summary
+    from hpsearch.search import complete_trials, finished_trials, run_study
+    from hpsearch.store import redact
+    from hpsearch.text import format_params
+
+    # hpsearch reports trials itself; Optuna's per-trial log lines (and its tracebacks of an
+    # interrupted trial) would break the one-line contract on stderr
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    where = f"study {cfg.study_name!r} in {redact(cfg.storage)}"
+    metric = cfg.definition.metric
+    live: LiveProgress | None = None if cfg.quiet else LiveProgress(stdout, metric)
+    try:
+        if live is None:
+            outcome = run_study(cfg, None, workers)
+        else:
+            with live:
+                outcome = run_study(cfg, live, workers)
+    except KeyboardInterrupt:
+        message = f"interrupted: finished trials are kept in {where}; run the same command again to continue"
+        raise fail(message, 130) from None
+    try:
+        done, complete = len(finished_trials(outcome.study)), complete_trials(outcome.study)
+        if outcome.finished_before >= outcome.target:
+            held = f"{where} already holds {done} finished trials (--trials {cfg.trials})"
+            stdout.print(f"{held}; raise --trials to run more")
+        elif outcome.finished_before > 0:
+            stdout.print(f"continued {where}: {outcome.finished_before} -> {done} finished trials")
+        if outcome.timed_out:
+            stdout.print(f"stopped by --timeout with {done}/{cfg.trials} trials; the same command continues the study")
+        if not complete and done:
+            stdout.print(
+                f"none of the {done} trials completed: they diverged (NaN or infinite loss) or were pruned; "
+                "check the learning-rate range of the study definition",
+                soft_wrap=True,
+            )
+        if cfg.quiet:
+            best = complete and outcome.study.best_trial
+            line = (
+                f"best trial {best.number}: CV {metric} {best.value:.4f} ({format_params(best.params)})" if best else ""
+            )
+            stdout.print(line or "no trial has completed yet", soft_wrap=True)
+        else:
+            stdout.print(summary(outcome.study, metric))
+    finally:
+        outcome.close()  # the storage's connections

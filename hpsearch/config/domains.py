@@ -1,0 +1,159 @@
+"""One table of field domains, and the check of a whole definition against it.
+
+Every value a user can type (a ``[train]`` value, both ends of a ``[space]`` range, each of its
+choices, a command-line option) is checked against the same ``DOMAINS`` entry, so a value that
+is refused fixed is refused searched too. ``validate`` gathers every problem into one
+ConfigError that says what must hold and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hpsearch.config.records import (
+    DATASETS,
+    INT_FIELDS,
+    LR_SCHEDULES,
+    METRICS,
+    OPTIMIZERS,
+    SAMPLERS,
+    Definition,
+    ParamSpec,
+)
+from hpsearch.errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What one field allows: a whole number, a real number or one of some names, within bounds."""
+
+    kind: type  # int, float or str
+    low: float | None = None  # smallest allowed value
+    high: float | None = None  # largest allowed value
+    low_open: bool = False  # low itself is not allowed
+    high_open: bool = False  # high itself is not allowed
+    names: tuple[str, ...] | None = None  # the allowed names of a str field
+
+    def describe(self) -> str:
+        """``a whole number >= 1``, ``a number in [0, 1)``, ``one of adam, sgd``."""
+        if self.names is not None:
+            return f"one of {', '.join(self.names)}"
+        what = "a whole number" if self.kind is int else "a number"
+        if self.low is not None and self.high is not None:
+            return (
+                f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            )
+        if self.low is not None:
+            return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
+        return what
+
+    def problem(self, where: str, value: Any, name: str) -> str | None:
+        """None when ``value`` is in the domain, else the sentence that says what must hold.
+
+        ``where`` names the value in the user's words (``space.lr.low``), ``name`` the field.
+        """
+        if self.names is not None:
+            if value in self.names:
+                return None
+            place = "" if where == name else f" in {where}"
+            return f"unknown {name.split('.')[-1]} {value!r}{place}{did_you_mean(str(value), self.names)}"
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (self.kind is int and not isinstance(value, int)) or not math.isfinite(value):
+            return f"{where} must be {self.describe()}, but got {value!r}"
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return f"{where} must be {self.describe()}, but got {value!r}" if below or above else None
+
+
+DOMAINS: dict[str, Domain] = {
+    "seed": Domain(int, low=0, high=2**32 - 1),  # numpy's SeedSequence takes non-negative entropy
+    "metric": Domain(str, names=METRICS),
+    "sampler": Domain(str, names=SAMPLERS),
+    "data.dataset": Domain(str, names=DATASETS),
+    "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
+    "cv.folds": Domain(int, low=2),
+    "train.depth": Domain(int, low=1),
+    "train.width": Domain(int, low=1),
+    "train.optimizer": Domain(str, names=OPTIMIZERS),
+    "train.lr": Domain(float, low=0, low_open=True),
+    "train.lr_schedule": Domain(str, names=LR_SCHEDULES),
+    "train.momentum": Domain(float, low=0, high=1, high_open=True),
+    "train.weight_decay": Domain(float, low=0),
+    "train.dropout": Domain(float, low=0, high=1, high_open=True),
+    "train.batch_size": Domain(int, low=1),
+    "train.epochs": Domain(int, low=1),
+}
+
+
+def check(where: str, value: Any, problems: list[str], *, field: str | None = None) -> None:
+    """Append the problem of ``value`` against the domain of ``field`` (default ``where``), if any."""
+    name = field or where
+    found = DOMAINS[name].problem(where, value, name)
+    if found is not None:
+        problems.append(found)
+
+
+def validate(defn: Definition) -> None:
+    """Check every value of a definition against ``DOMAINS``; raise one ConfigError naming them all.
+
+    Raises:
+        ConfigError: when any fixed value, either end of a range, or a choice is out of its domain.
+    """
+    problems: list[str] = []
+    d = defn.data
+    check("data.dataset", d.dataset, problems)
+    if d.dataset in ("mnist", "table") and not d.path:
+        problems.append(f"data set {d.dataset!r} needs a file: give --data PATH")
+    if d.dataset == "table" and not d.target:
+        problems.append("a table file needs its label column: give --target COLUMN")
+    check("data.test_size", d.test_size, problems)
+    check("cv.folds", defn.cv.folds, problems)
+    for name in ("seed", "metric", "sampler"):
+        check(name, getattr(defn, name), problems)
+    searched = {spec.name for spec in defn.space}
+    for name in DOMAINS:
+        if name.startswith("train.") and name[6:] not in searched:
+            check(name, getattr(defn.train, name[6:]), problems)
+    names = [spec.name for spec in defn.space]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"space.{name} is given twice")
+    for spec in defn.space:
+        _validate_spec(spec, problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _validate_spec(spec: ParamSpec, problems: list[str]) -> None:
+    where, field = f"space.{spec.name}", f"train.{spec.name}"
+    domain = DOMAINS[field]
+    if spec.choices is not None:
+        for i, choice in enumerate(spec.choices):
+            check(f"{where}.choices[{i}]", choice, problems, field=field)
+        return
+    if domain.names is not None:
+        problems.append(f"{where} must list choices ({', '.join(domain.names)}), not a range")
+        return
+    low, high = spec.low, spec.high
+    before = len(problems)
+    check(f"{where}.low", low, problems, field=field)
+    check(f"{where}.high", high, problems, field=field)
+    if len(problems) > before or low is None or high is None:
+        return
+    if low > high:
+        problems.append(f"{where} must have low <= high, but got {low=}, {high=}")
+    if spec.log and low <= 0:
+        problems.append(f"{where} is on a log scale, so low must be > 0, but got {low=}")
+    if spec.step is not None:
+        _check_step(where, spec, problems)
+
+
+def _check_step(where: str, spec: ParamSpec, problems: list[str]) -> None:
+    step = spec.step
+    if spec.log:
+        problems.append(f"{where} cannot have both log and step")
+    elif not isinstance(step, int | float) or isinstance(step, bool) or not math.isfinite(step) or step <= 0:
+        problems.append(f"{where}.step must be a number > 0, but got {step!r}")
+    elif spec.name in INT_FIELDS and not isinstance(step, int):
+        problems.append(f"{where} is a whole number, so step must be a whole number, but got {step!r}")

@@ -1,0 +1,117 @@
+"""The frozen configuration records (a study's Definition, one run's RunConfig) and the names their fields take."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+Optimizer = Literal["sgd", "adam", "adagrad", "rmsprop"]
+LrSchedule = Literal["constant", "cosine"]
+Metric = Literal["accuracy", "precision", "recall", "f1", "loss"]
+Sampler = Literal["tpe", "random"]
+Pruner = Literal["none", "median", "hyperband", "wilcoxon"]
+Device = Literal["auto", "cpu", "cuda"]
+DatasetName = Literal["mnist-5k", "digits", "fashion-mnist", "mnist", "table"]
+
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+METRICS: tuple[str, ...] = get_args(Metric)
+METRIC_NAMES = tuple(m for m in METRICS if m != "loss")  # what people read and report
+FIGURES = ("loss", *METRIC_NAMES)  # what every fold stores: the loss first, then the metrics
+INT_FIELDS = ("depth", "width", "batch_size", "epochs")  # TrainConfig fields that are whole numbers
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
+PRUNERS: tuple[str, ...] = get_args(Pruner)
+DATASETS: tuple[str, ...] = get_args(DatasetName)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    dataset: str = "mnist-5k"  # one of DATASETS; "mnist" and "table" need a path
+    path: str | None = None  # a file or folder of the user's; None: the data set's own place
+    target: str | None = None  # label column of a table file
+    test_size: float = 0.2  # hold-out fraction where the data set has no official test split
+    seed: int = 0  # seeds the hold-out split
+
+
+@dataclass(frozen=True, kw_only=True)
+class CVConfig:
+    folds: int = 5  # K of K-fold; 5 or 10 in practice
+    seed: int = 0  # one split for every trial of a study
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    depth: int = 2  # hidden layers
+    width: int = 128  # units per hidden layer
+    optimizer: Optimizer = "adam"
+    lr: float = 1e-3  # learning rate
+    # "cosine": the rate of epoch e is lr * (1 + cos(pi * e / epochs)) / 2, torch's
+    # CosineAnnealingLR(T_max=epochs) stepped once an epoch, so the last epochs take small steps
+    lr_schedule: LrSchedule = "constant"
+    momentum: float = 0.9  # SGD's momentum; the other optimizers ignore it
+    weight_decay: float = 0.0  # L2 penalty, applied by the optimizer
+    dropout: float = 0.0  # dropout after each hidden ReLU
+    batch_size: int = 64  # mini-batch size
+    epochs: int = 10  # passes over the training rows, as in the course material
+    seed: int = 0  # seeds weight initialisation and batch order
+    device: str = "cpu"  # torch device; resolved from --device, never stored in a definition
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamSpec:
+    """One searched entry of the space: a range (``low``..``high``) or a list of ``choices``."""
+
+    name: str  # a TrainConfig field
+    low: float | None = None
+    high: float | None = None
+    log: bool = False  # sample on a log scale
+    step: float | None = None  # grid step of a range
+    choices: tuple[Any, ...] | None = None
+
+
+DEFAULT_SPACE: tuple[ParamSpec, ...] = (
+    ParamSpec(name="depth", low=1, high=4),
+    ParamSpec(name="width", low=32, high=1024, log=True),
+    ParamSpec(name="optimizer", choices=OPTIMIZERS),
+    ParamSpec(name="lr", low=1e-4, high=1e-1, log=True),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Definition:
+    """Everything that makes two runs the same study."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    space: tuple[ParamSpec, ...] = DEFAULT_SPACE
+    metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised)
+    sampler: Sampler = "tpe"
+    seed: int = 0  # seeds the sampler; data, cv and train carry their own copies
+
+    @property
+    def direction(self) -> Literal["minimize", "maximize"]:
+        return "minimize" if self.metric == "loss" else "maximize"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the definition, as stored on the study (no device)."""
+        d = dataclasses.asdict(self)
+        del d["train"]["device"]
+        normal: dict[str, Any] = json.loads(json.dumps(d))  # tuples -> lists, as stored
+        return normal
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """One invocation of ``hpsearch study``: a definition plus where and how long to run it."""
+
+    definition: Definition = field(default_factory=Definition)
+    storage: str = "sqlite:///study.db"  # any Optuna storage URL
+    study_name: str = "mnist-5k"  # defaults to the data set's name
+    trials: int = 50  # complete trials the study should hold when the run ends
+    timeout: float | None = None  # seconds; None: no limit
+    pruner: Pruner = "median"
+    device: Device = "auto"
+    quiet: bool = False

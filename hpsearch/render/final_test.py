@@ -1,0 +1,90 @@
+"""final-test's files and terminal tables: what ``analysis.final_test`` computed, written and shown."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from rich.console import Console
+from sklearn.metrics import ConfusionMatrixDisplay
+
+from hpsearch.analysis.final_test import FinalTest
+from hpsearch.config import METRIC_NAMES
+from hpsearch.errors import ConfigError
+from hpsearch.render.tables import rich_table
+from hpsearch.text import format_value, mean_std
+
+
+def prepare_folder(folder: Path) -> Path:
+    """Create the output folder before training, so an unwritable one costs nothing and does not use up the test split.
+
+    Raises:
+        ConfigError: the folder cannot be created.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot write to {folder}: {e.strerror or e}") from None
+    return folder
+
+
+def write_final_test(folder: Path, result: FinalTest) -> None:
+    """``model.pt`` (a ``state_dict``), ``final_test.json``, ``per_class.csv`` and ``confusion_matrix.png``.
+
+    Raises:
+        ConfigError: the folder cannot be written.
+    """
+    model, doc, scores = result.model, result.doc, result.scores
+    try:
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / "model.pt")
+        (folder / "final_test.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        with (folder / "per_class.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(scores.per_class[0]))
+            writer.writeheader()
+            writer.writerows(scores.per_class)
+        _confusion_png(scores.confusion, [row["class"] for row in scores.per_class], folder / "confusion_matrix.png")
+    except OSError as e:
+        raise ConfigError(f"cannot write to {folder}: {e.strerror or e}") from None
+
+
+def _confusion_png(confusion: np.ndarray, classes: list[str], path: Path) -> None:
+    # a bare Figure renders with Agg and is never registered with pyplot, so nothing is left open
+    size = max(5.0, 0.5 * len(classes))
+    fig = Figure(figsize=(size, size), layout="constrained")
+    ax = fig.subplots()
+    ConfusionMatrixDisplay(confusion, display_labels=classes).plot(ax=ax, colorbar=False, values_format="d")
+    ax.set_title("confusion matrix on the test split")
+    fig.savefig(path, dpi=100)
+
+
+def show_final_test(console: Console, doc: dict[str, Any], folder: Path) -> None:
+    """The final test on the terminal: what was retrained and scored, the loss apart from the metrics, per class."""
+    data, loss, metrics = doc["data"], doc["loss"], doc["metrics"]
+    console.print(
+        f"final test of trial {doc['trial']} of study {doc['study']!r}: retrained on all {data['n_train']} training "
+        f"rows (seed {doc['seed']}), scored once on {data['n_test']} test rows",
+        markup=False,
+    )
+    params = [(k, format_value(v)) for k, v in doc["params"].items()]
+    test_vs_cv = ("test", "CV mean ± std")
+    loss_row = ["loss", f"{loss['test']:.4f}", mean_std(loss["cv_mean"], loss["cv_std"])]
+    metric_rows = [
+        [k, f"{metrics['test'][k]:.4f}", mean_std(metrics["cv_mean"][k], metrics["cv_std"][k])] for k in METRIC_NAMES
+    ]
+    class_rows = [
+        [row["class"], *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")), str(row["support"])]
+        for row in doc["per_class"]
+    ]
+    console.print(rich_table(pd.DataFrame(params, columns=["parameter", "value"])))
+    console.print(rich_table(pd.DataFrame([loss_row], columns=["figure", *test_vs_cv]), "loss: cross-entropy"))
+    metrics_df = pd.DataFrame(metric_rows, columns=["metric", *test_vs_cv])
+    console.print(rich_table(metrics_df, "metrics (macro average over classes)"))
+    classes_df = pd.DataFrame(class_rows, columns=["class", "precision", "recall", "f1", "support"])
+    console.print(rich_table(classes_df, "per class on the test split"))
+    console.print(f"wrote model.pt, final_test.json, per_class.csv and confusion_matrix.png to {folder}", markup=False)

@@ -1,0 +1,109 @@
+"""One trial: sample a TrainConfig, cross-validate it on the training split, save every fold's figures.
+
+Each fold's figures are saved on the trial after every scored epoch, so a pruned or interrupted
+trial keeps what it reached. The pruner sees the mean over the K folds after each epoch (step =
+epoch), or, for Wilcoxon, each fold after each epoch as a paired instance (step = epoch x K + fold).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from dataclasses import replace
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from hpsearch.config import RunConfig
+from hpsearch.data import Dataset
+from hpsearch.errors import TrainingDiverged
+from hpsearch.search.space import suggest
+from hpsearch.search.workers import stop_point
+from hpsearch.store.schema import (
+    TRIAL_FOLDS,
+    TRIAL_MACS,
+    TRIAL_MEAN,
+    TRIAL_PARAMS_COUNT,
+    TRIAL_REASON,
+    TRIAL_STD,
+    TRIAL_WORKER,
+)
+from hpsearch.training import Split, count_macs, count_params, cross_validate, resolve_device, summarize
+
+
+class Observer(Protocol):
+    """What the study tells its display; every method is optional in spirit (may do nothing)."""
+
+    def started(self, study: optuna.Study, target: int, folds: int, epochs: int) -> None: ...
+    def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
+    def epoch_done(self, epoch: int, losses: list[float]) -> None: ...
+    def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None: ...
+
+
+class Objective:
+    """One trial: sample a TrainConfig, cross-validate it, save every fold's figures."""
+
+    def __init__(self, cfg: RunConfig, train_split: Dataset, splits: list[Split], observer: Observer | None) -> None:
+        self.defn, self.train_split, self.splits, self.observer = cfg.definition, train_split, splits, observer
+        self.base = replace(cfg.definition.train, device=resolve_device(cfg.device))
+        self.pruner = cfg.pruner
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:  # Optuna marks the trial failed; say why
+            trial.set_user_attr(TRIAL_REASON, "interrupted (Ctrl-C)")
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
+        train = suggest(trial, self.defn.space, self.base)
+        sizes = (self.train_split.n_features, self.train_split.n_classes, train.depth, train.width)
+        trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(TRIAL_PARAMS_COUNT, count_params(*sizes))
+        trial.set_user_attr(TRIAL_MACS, count_macs(*sizes))
+        if self.observer is not None:
+            self.observer.trial_started(trial.number, trial.params)
+        metric, folds = self.defn.metric, len(self.splits)
+
+        def on_epoch(epoch: int, losses: list[float], figures: list[dict[str, float]] | None) -> None:
+            stop_point()  # Ctrl-C ends the trial here, between two epochs
+            if self.observer is not None:
+                self.observer.epoch_done(epoch, losses)
+            if figures is None:
+                return
+            _save_folds(trial, figures)  # a pruned trial keeps the figures it reached
+            scores = [f[metric] for f in figures]
+            if not all(math.isfinite(v) for v in scores):
+                raise TrainingDiverged(f"validation {metric} is not finite after epoch {epoch + 1}")
+            if self.pruner == "wilcoxon":  # paired instances: fold k after epoch e is step e*K + k
+                for k, value in enumerate(scores):
+                    trial.report(value, step=epoch * folds + k)
+            else:  # the mean over all K folds after epoch e: step e means the same in every trial
+                trial.report(sum(scores) / folds, step=epoch)
+            if epoch < train.epochs - 1 and trial.should_prune():
+                reason = f"pruned after epoch {epoch + 1}/{train.epochs}: mean {metric} {sum(scores) / folds:.4f}"
+                trial.set_user_attr(TRIAL_REASON, reason)
+                raise optuna.TrialPruned(reason)
+
+        try:
+            result = cross_validate(
+                self.train_split, self.splits, train, on_epoch=on_epoch, score_every_epoch=self.pruner != "none"
+            )
+            _save_folds(trial, result.folds)
+            stop_point()  # Ctrl-C after the last epoch still ends the trial failed, as asked
+        except TrainingDiverged as e:
+            trial.set_user_attr(TRIAL_REASON, f"diverged: {e}")
+            raise optuna.TrialPruned(f"diverged: {e}") from None
+        if not math.isfinite(result.mean[metric]):
+            trial.set_user_attr(TRIAL_REASON, f"diverged: validation {metric} is {result.mean[metric]}")
+            raise optuna.TrialPruned(f"diverged: validation {metric} is {result.mean[metric]}")
+        return result.mean[metric]
+
+
+def _save_folds(trial: optuna.Trial, folds: list[dict[str, float]]) -> None:
+    mean, std = summarize(folds)
+    trial.set_user_attr(TRIAL_FOLDS, folds)
+    trial.set_user_attr(TRIAL_MEAN, mean)
+    trial.set_user_attr(TRIAL_STD, std)

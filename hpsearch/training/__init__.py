@@ -1,0 +1,32 @@
+"""The MLP, its trainer, K fold-models side by side, evaluation, metrics and cross-validation."""
+
+from hpsearch.training.cv import CVResult, Split, cross_validate, make_splits, summarize
+from hpsearch.training.evaluate import as_tensors, evaluate, resolve_device
+from hpsearch.training.folds import fit_folds, fit_stacked, trains_stacked
+from hpsearch.training.metrics import classification_metrics
+from hpsearch.training.model import StackedMLP, build_mlp, count_macs, count_params, layer_sizes
+from hpsearch.training.trainer import EpochCallback, Trainer, fit, steps_per_epoch
+
+__all__ = [
+    "CVResult",
+    "EpochCallback",
+    "Split",
+    "StackedMLP",
+    "Trainer",
+    "as_tensors",
+    "build_mlp",
+    "classification_metrics",
+    "count_macs",
+    "count_params",
+    "cross_validate",
+    "evaluate",
+    "fit",
+    "fit_folds",
+    "fit_stacked",
+    "layer_sizes",
+    "make_splits",
+    "resolve_device",
+    "steps_per_epoch",
+    "summarize",
+    "trains_stacked",
+]

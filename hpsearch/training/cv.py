@@ -1,0 +1,128 @@
+"""Seeded stratified K-fold splits of the training rows; K fold-models trained side by side; fold figures.
+
+Every trial of a study is scored on the same K folds (one seeded split), so fold figures are
+paired across trials. The test rows never enter here: callers pass the training split only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from hpsearch.config import FIGURES, CVConfig, TrainConfig
+from hpsearch.data import Dataset
+from hpsearch.errors import ConfigError
+from hpsearch.training.evaluate import as_tensors, evaluate
+from hpsearch.training.folds import fit_folds
+from hpsearch.training.metrics import classification_metrics
+from hpsearch.training.model import StackedMLP
+from hpsearch.training.trainer import EpochCallback
+
+Split = tuple[np.ndarray, np.ndarray]  # (training-fold rows, validation-fold rows)
+
+
+@dataclass(frozen=True)
+class CVResult:
+    """The figures of every fold, in fold order, and their mean and standard deviation."""
+
+    folds: list[dict[str, float]]
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return summarize(self.folds)[0]
+
+    @property
+    def std(self) -> dict[str, float | None]:
+        return summarize(self.folds)[1]
+
+
+def summarize(folds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float | None]]:
+    """Mean and sample standard deviation (ddof=1) of each figure over the folds.
+
+    The std is None with fewer than two folds (a trial pruned after its first fold).
+    """
+    table = np.array([[f[k] for k in FIGURES] for f in folds], dtype=np.float64)
+    mean = dict(zip(FIGURES, table.mean(axis=0).tolist(), strict=True))
+    if len(folds) < 2:
+        return mean, dict.fromkeys(FIGURES)
+    return mean, dict(zip(FIGURES, table.std(axis=0, ddof=1).tolist(), strict=True))
+
+
+def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None) -> list[Split]:
+    """Stratified, shuffled, seeded K-fold splits of the rows of ``y``.
+
+    Raises:
+        ConfigError: K is larger than the smallest class, so a fold would miss it.
+    """
+    counts = np.bincount(y)
+    present = np.flatnonzero(counts)
+    smallest = present[np.argmin(counts[present])]
+    if counts[smallest] < cfg.folds:
+        label = classes[smallest] if classes else str(smallest)
+        raise ConfigError(
+            f"--folds {cfg.folds} is larger than the smallest class ({label!r}: {counts[smallest]} training rows); "
+            f"use at most --folds {counts[smallest]}"
+        )
+    kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
+    return list(kfold.split(np.zeros(len(y)), y))
+
+
+def cross_validate(
+    train_split: Dataset,
+    splits: list[Split],
+    train: TrainConfig,
+    *,
+    on_epoch: EpochCallback | None = None,
+    score_every_epoch: bool = False,
+) -> CVResult:
+    """Train one model per fold on the other folds and score it on its own, all K side by side (``fit_folds``).
+
+    Args:
+        train_split: the training split (the search never holds the test split).
+        splits: from ``make_splits``.
+        train: the trial's training configuration; fold k trains with seed ``train.seed + k``.
+        on_epoch: called after every epoch with the per-fold training losses and, when
+            ``score_every_epoch``, the per-fold validation figures (a pruner may raise here).
+        score_every_epoch: evaluate the validation folds after every epoch, not only the last.
+
+    Returns:
+        Loss, accuracy, precision, recall and F1 on every validation fold after the last epoch.
+    """
+    x, y, folds, val = _fold_tensors(train_split, splits, train.device)
+    n_classes = train_split.n_classes
+
+    def score(k: int, model: StackedMLP) -> dict[str, float]:
+        loss, pred = evaluate(model, *val[k])
+        return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes)}
+
+    figures = fit_folds(x, y, folds, n_classes, train, score, on_epoch=on_epoch, score_every_epoch=score_every_epoch)
+    return CVResult(figures)
+
+
+def _fold_tensors(
+    data: Dataset, splits: list[Split], device: str
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The rows every fold trains from, each fold's training rows in them, each fold's validation set.
+
+    Every fold gathers its batches from the one training split, no copy per fold, unless the
+    data are standardized: each fold's scaler is fitted on its training rows only (and then
+    scales its validation rows), so each fold trains on its own scaled copy.
+    """
+    if not data.standardize:
+        x, y = as_tensors(data.x, data.y, device)
+        folds = [torch.from_numpy(rows).to(device) for rows, _ in splits]
+        return x, y, folds, [as_tensors(data.x[v], data.y[v], device) for _, v in splits]
+    scalers = [StandardScaler().fit(data.x[rows]) for rows, _ in splits]
+    parts = [scaler.transform(data.x[rows]) for scaler, (rows, _) in zip(scalers, splits, strict=True)]
+    x, y = as_tensors(np.concatenate(parts), np.concatenate([data.y[rows] for rows, _ in splits]), device)
+    ends = np.cumsum([len(rows) for rows, _ in splits]).tolist()
+    folds = [torch.arange(end - len(rows), end, device=device) for end, (rows, _) in zip(ends, splits, strict=True)]
+    val = [
+        as_tensors(scaler.transform(data.x[v]), data.y[v], device)
+        for scaler, (_, v) in zip(scalers, splits, strict=True)
+    ]
+    return x, y, folds, val

@@ -1,0 +1,214 @@
+"""Train K MLPs of one architecture together on arrays held in memory, the backward pass written out.
+
+Model k's weights are slice k of (K, in, out) tensors, so one ``baddbmm`` per layer computes the
+K models' steps at once (K = 1 is one model; on a CPU ``folds.fit_folds`` runs K = 1 trainers
+one per core). A step is its matrix products and a few element-wise kernels, no autograd graph,
+no allocation: weights and gradients live in two flat buffers, so the optimizer is one call
+(``optimizer.FlatOptimizer``). The loss is the sum of the K models' mean losses, whose gradient
+with respect to model k is model k's own, and every optimizer here is element-wise, so K models
+trained together are the K models trained alone (same seeds, same batches) up to float rounding.
+Batches are ``tensor_split`` cuts of each model's permutation of its rows, ``ceil(n / batch_size)``
+per epoch.
+
+Why not autograd: ``python -m bench.trainers`` trains one 5-fold trial both ways (autograd and a
+fused ``torch.optim`` optimizer in bench/autograd.py, with the same in-memory batches, flushed
+denormals and one fold-model per core): this path took 1/1.22 of autograd's time at batch 64 and
+1/1.06 at batch 256 (784-512-512-10, Adam), and 1/1.42 and 1/1.15 on a 128-wide MLP. A new
+training option (another activation, clipping, label smoothing) must be written into ``run_epoch``
+and ``_forward`` by hand, and tests/training/test_trainer.py holds the result to autograd.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from hpsearch.config import TrainConfig
+from hpsearch.errors import TrainingDiverged
+from hpsearch.training.model import StackedMLP, build_mlp
+from hpsearch.training.optimizer import FlatOptimizer, lr_at
+
+_relu_backward = torch.ops.aten.threshold_backward.grad_input  # grad * (activation > 0), in place
+# Denormal floats make CPU matrix products and optimizer steps several times slower late in
+# training; the flag only takes effect in torch's worker threads if set before they start.
+torch.set_flush_denormal(True)
+
+# (epoch index, each model's mean training loss, each model's validation figures or None when
+# the epoch was not scored); it may raise to stop training
+EpochCallback = Callable[[int, list[float], list[dict[str, float]] | None], None]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch over ``n`` rows: batches of at most ``batch_size``."""
+    return math.ceil(n / batch_size)
+
+
+class Trainer:
+    """K MLPs of one architecture, model k trained on rows ``folds[k]`` of ``x``, one epoch per call.
+
+    Model k is initialised (``build_mlp``) and shuffled with seed ``cfg.seed + k``, so K = 1 is
+    ``fit`` and model k of K is what ``fit`` trains with that seed, up to float rounding.
+
+    Args:
+        x: float32 features (n, n_features); every fold's rows are gathered from it per step.
+        y: int64 class indices (n,).
+        folds: K int64 tensors of row indices into ``x``, the training rows of each model.
+        n_classes: output units.
+        cfg: architecture, optimizer and schedule.
+        steps: steps per epoch; default ``steps_per_epoch`` of the largest fold.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        folds: list[torch.Tensor],
+        n_classes: int,
+        cfg: TrainConfig,
+        steps: int | None = None,
+    ) -> None:
+        self.x, self.y, self.folds, self.cfg, self.epoch = x, y, folds, cfg, 0
+        self.counts = [len(f) for f in folds]
+        self.steps = steps or steps_per_epoch(max(self.counts), cfg.batch_size)
+        # model k's own generators draw its permutations (on the CPU: the same on any device) and
+        # dropout masks, not torch's global one, so that trainers may run in threads side by side
+        self.orders = [torch.Generator().manual_seed(cfg.seed + k) for k in range(len(folds))]
+        self.noise = [torch.Generator(x.device).manual_seed(cfg.seed + k) for k in range(len(folds))]
+        members = []
+        for k in range(len(folds)):
+            torch.manual_seed(cfg.seed + k)  # weight init
+            mlp = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width)
+            members.append([m for m in mlp if isinstance(m, nn.Linear)])
+        # layer by layer, (K, in, out) weights (nn.Linear's (out, in) transposed, as baddbmm wants
+        # them) and (K, 1, out) biases, one after the other in one flat buffer; gradients alike
+        shapes = [(len(folds), lin.in_features, lin.out_features) for lin in members[0]]
+        self.flat = torch.empty(sum(k * (i + 1) * o for k, i, o in shapes), device=x.device)
+        grad = torch.empty_like(self.flat)
+        views: tuple[list[torch.Tensor], ...] = ([], [], [], [])
+        (self.weights, self.biases, self.grad_w, self.grad_b), at = views, 0
+        for i, (k, n_in, n_out) in enumerate(shapes):
+            for buffer, weights, biases in ((self.flat, self.weights, self.biases), (grad, self.grad_w, self.grad_b)):
+                weights.append(buffer[at : at + k * n_in * n_out].view(k, n_in, n_out))
+                biases.append(buffer[at + k * n_in * n_out : at + k * (n_in + 1) * n_out].view(k, 1, n_out))
+            at += k * (n_in + 1) * n_out
+            self.weights[i].copy_(torch.stack([m[i].weight.detach().T for m in members]))
+            self.biases[i].copy_(torch.stack([m[i].bias.detach() for m in members]).unsqueeze(1))
+        self.optimizer = FlatOptimizer(self.flat, grad, cfg)
+
+    def model(self) -> StackedMLP:
+        """The K models as they are now; the module shares the trainer's weights."""
+        return StackedMLP(self.weights, self.biases, self.cfg.dropout)
+
+    def run_epoch(self) -> list[float]:
+        """Train every model for one epoch.
+
+        Returns:
+            Each model's mean training loss over its rows.
+
+        Raises:
+            TrainingDiverged: a model's loss is NaN or infinite.
+        """
+        self.optimizer.set_lr(lr_at(self.cfg, self.epoch))
+        rows, valid, weight = self._schedule()
+        steps, k_models, batch = rows.shape
+        xb, yb = self.x.new_empty((k_models, batch, self.x.shape[1])), self.y.new_empty((k_models, batch, 1))
+        acts = [xb] + [self.x.new_empty((k_models, batch, w.shape[2])) for w in self.weights]  # in, each layer's out
+        grads = [self.x.new_empty((k_models, batch, w.shape[1])) for w in self.weights]
+        masks = [torch.empty_like(a) for a in acts[1:-1]] if self.cfg.dropout > 0 else []
+        picked = self.x.new_empty((steps, k_models, batch, 1))  # log-likelihood of each row
+        minus_one = self.x.new_full((k_models, batch, 1), -1.0)
+        # views made once an epoch, not per step: each costs microseconds of Python and dispatch
+        x_rows, y_rows = xb.view(k_models * batch, -1), yb.view(-1)
+        acts_t, weights_t = [a.transpose(1, 2) for a in acts], [w.transpose(1, 2) for w in self.weights]
+        per_step = zip(rows.view(steps, -1).unbind(), valid.unbind(), weight.unbind(), picked.unbind(), strict=True)
+        for step_rows, step_valid, step_weight, step_picked in per_step:
+            torch.index_select(self.x, 0, step_rows, out=x_rows)
+            torch.index_select(self.y, 0, step_rows, out=y_rows)
+            self._forward(acts, masks)
+            logp = torch.log_softmax(acts[-1], 2)
+            torch.mul(torch.gather(logp, 2, yb), step_valid, out=step_picked)
+            d = logp.exp_().scatter_add_(2, yb, minus_one).mul_(step_weight)  # d loss / d logits
+            for i in reversed(range(len(self.weights))):
+                torch.bmm(acts_t[i], d, out=self.grad_w[i])
+                torch.sum(d, 1, keepdim=True, out=self.grad_b[i])
+                if i > 0:
+                    d = torch.bmm(d, weights_t[i], out=grads[i])
+                    if masks:
+                        d.mul_(masks[i - 1])
+                    d = _relu_backward(d, acts[i], 0, grad_input=d)
+            self.optimizer.step()
+        counts = torch.tensor(self.counts, dtype=torch.float32, device=self.x.device)
+        losses: list[float] = (-picked.sum(dim=(0, 2, 3)) / counts).tolist()
+        self.epoch += 1
+        for k, value in enumerate(losses):
+            if not math.isfinite(value):
+                where = f" on fold {k + 1}" if len(losses) > 1 else ""
+                raise TrainingDiverged(f"training loss became {value}{where} in epoch {self.epoch}")
+        return losses
+
+    def _forward(self, acts: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
+        """Every layer's output from ``acts[0]`` into ``acts[1:]``, hidden ones after ReLU and dropout."""
+        last, p = len(self.weights) - 1, self.cfg.dropout
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, acts[i], w, out=acts[i + 1])
+            if i < last:
+                h.relu_()
+                if masks:  # the masks F.dropout draws, each model's from its own generator
+                    for mask, generator in zip(masks[i], self.noise, strict=True):
+                        mask.bernoulli_(1 - p, generator=generator)
+                    h.mul_(masks[i].div_(1 - p))
+
+    def _schedule(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows of every step for every model, as ``tensor_split`` cuts each model's permutation.
+
+        Returns:
+            rows (steps, K, b) indices into ``x``; valid (steps, K, b, 1), 0 on padding; and the
+            rows' weights in their model's batch mean, ``valid`` over the batch's row count (0 where a step
+            has no row of that model: an empty batch adds nothing, rather than 0 / 0).
+        """
+        steps, device, rows, valid = self.steps, self.x.device, [], []
+        slot, step = torch.arange(math.ceil(max(self.counts) / steps)), torch.arange(steps)
+        for fold, n, order in zip(self.folds, self.counts, self.orders, strict=True):
+            size, extra = divmod(n, steps)  # tensor_split: the first `extra` batches get one row more
+            start, length = step * size + step.clamp(max=extra), size + (step < extra).long()
+            ok = slot < length[:, None]
+            position = torch.where(ok, start[:, None] + slot, 0)
+            rows.append(fold[torch.randperm(n, generator=order).to(device)[position.to(device)]])
+            valid.append(ok)
+        mask = torch.stack(valid, dim=1).to(device=device, dtype=torch.float32).unsqueeze(3)
+        return torch.stack(rows, dim=1), mask, mask / mask.sum(dim=2, keepdim=True).clamp(min=1)
+
+
+def fit(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    cfg: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+    steps: int | None = None,
+) -> nn.Sequential:
+    """Train a fresh MLP for ``cfg.epochs`` epochs of shuffled mini-batches.
+
+    Args:
+        x: float32 features, (n, n_features), on ``cfg.device``.
+        y: int64 class indices, (n,), on the same device.
+        n_classes: output units.
+        cfg: architecture, optimizer and schedule; ``cfg.seed`` fixes init and batch order.
+        on_epoch: called after every epoch with its index and ``[mean training loss]``.
+        steps: batches per epoch; default ``steps_per_epoch(n, cfg.batch_size)``.
+
+    Returns:
+        The trained ``build_mlp`` model, in training mode.
+
+    Raises:
+        TrainingDiverged: the training loss of an epoch is NaN or infinite.
+    """
+    trainer = Trainer(x, y, [torch.arange(len(y), device=x.device)], n_classes, cfg, steps)
+    for epoch in range(cfg.epochs):
+        losses = trainer.run_epoch()
+        if on_epoch is not None:
+            on_epoch(epoch, losses, None)
+    return trainer.model().member(0).train()

@@ -1,0 +1,78 @@
+"""Study definitions: the built-in default equals studies/default.toml; bad entries are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpsearch.config import Definition, ParamSpec, load_definition, stored_definition, with_overrides
+from hpsearch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_file_and_builtin_default_do_not_drift() -> None:
+    assert load_definition(ROOT / "studies" / "default.toml") == Definition()
+
+
+def test_stored_definition_rebuilds_the_same_object() -> None:
+    defn = with_overrides(Definition(), dataset="digits", folds=3, epochs=2, seed=7, metric="loss")
+    assert stored_definition(defn.to_dict()) == defn
+    assert defn.direction == "minimize"
+
+
+@pytest.mark.parametrize("study", ["default.toml", "fashion-mnist.toml"])
+def test_every_shipped_study_definition_survives_storage(study: str) -> None:
+    # fashion-mnist.toml searches dropout from 0.0: a stored range that starts at zero is kept
+    defn = load_definition(ROOT / "studies" / study)
+    assert stored_definition(defn.to_dict()) == defn
+
+
+def test_seed_flows_to_every_part() -> None:
+    defn = with_overrides(Definition(), seed=11)
+    assert (defn.seed, defn.data.seed, defn.cv.seed, defn.train.seed) == (11, 11, 11, 11)
+
+
+def test_searchable_batch_size_and_epochs(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[space]\nbatch_size = { choices = [32, 64] }\nepochs = { low = 1, high = 3 }\n")
+    defn = load_definition(path)
+    assert ParamSpec(name="batch_size", choices=(32, 64)) in defn.space
+    with pytest.raises(ConfigError, match="searches it"):
+        with_overrides(defn, epochs=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[space]\ndepht = { low = 1, high = 2 }\n", "did you mean 'depth'"),
+        ("[space]\noptimizer = { choices = ['adam', 'lbfgs'] }\n", "unknown optimizer 'lbfgs'"),
+        ("[train]\nlr_schedule = 'cosin'\n", "unknown lr_schedule 'cosin' \\(did you mean 'cosine'"),
+        ("[space]\nlr_schedule = { low = 0, high = 1 }\n", "space.lr_schedule must list choices"),
+        ("[space]\nwidth = { low = 64, high = 32 }\n", "low <= high"),
+        ("[space]\nlr = { low = 0, high = 1, log = true }\n", "space.lr.low must be a number > 0, but got 0"),
+        ("[space]\ndepth = { low = 1.5, high = 3 }\n", "space.depth.low must be a whole number >= 1, but got 1.5"),
+        ("[space]\nlr = 0.1\n", "must be a table"),
+        ("[space]\nlr = { high = 0.1 }\n", "needs either choices or both low and high"),
+        ("[cv]\nfolds = 1\n", "cv.folds must be a whole number >= 2, but got 1"),
+        ("[train]\nepochs = 'ten'\n", "train.epochs must be int"),
+        ("[trian]\nepochs = 2\n", "did you mean 'train'"),
+        ("metric = 'acc'\n", "unknown metric 'acc'"),
+        ("[data\n", "not valid TOML"),
+    ],
+)
+def test_malformed_definition_is_named(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_definition(path)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[space]\nwidth = { low = 64, high = 32 }\ndepth = { low = 0.5, high = 2 }\n")
+    with pytest.raises(ConfigError) as info:
+        load_definition(path)
+    assert "space.width" in str(info.value)
+    assert "space.depth" in str(info.value)

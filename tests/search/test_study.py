@@ -1,0 +1,256 @@
+"""`hpsearch study` end to end on digits: stored figures, resume, seeds, bad input, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+from sklearn.datasets import load_digits
+
+from hpsearch.config import FIGURES
+from hpsearch.data import FASHION_MNIST_DIR
+from hpsearch.store.schema import STUDY_DATA, STUDY_DEFINITION, TRIAL_FOLDS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD
+from tests.conftest import STUDY_ARGS, run_cli
+from tests.data.test_data import write_idx
+
+
+def _load(db: Path, name: str = "digits") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(states=(TrialState.COMPLETE,))
+
+
+def test_three_trials_store_every_fold_and_their_mean(small_study: tuple[Path, str], tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    assert run_cli("study", *STUDY_ARGS, "--trials", "3", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
+    study = _load(db)
+    trials = _complete(study)
+    assert len(trials) == 3
+    for t in trials:
+        folds = t.user_attrs[TRIAL_FOLDS]
+        assert len(folds) == 3 and all(set(f) == set(FIGURES) for f in folds)
+        for name in FIGURES:
+            values = [f[name] for f in folds]
+            assert t.user_attrs[TRIAL_MEAN][name] == pytest.approx(np.mean(values))
+            assert t.user_attrs[TRIAL_STD][name] == pytest.approx(np.std(values, ddof=1))
+        assert t.value == t.user_attrs[TRIAL_MEAN]["accuracy"]
+    definition = study.user_attrs[STUDY_DEFINITION]
+    assert definition["cv"]["folds"] == 3 and definition["train"]["epochs"] == 1
+    data = study.user_attrs[STUDY_DATA]
+    assert (data["n_train"], data["n_test"]) == (1437, 360) and len(data["fingerprint"]) == 64
+
+
+def test_running_again_continues_the_same_study(
+    small_study: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "study.db"
+    shutil.copy(small_study[0], db)
+    before = [t.params for t in _complete(_load(db))]
+    assert run_cli("study", *STUDY_ARGS, "--trials", "6", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
+    assert "4 -> 6 finished trials" in capsys.readouterr().out
+    trials = _complete(_load(db))
+    assert len(trials) == 6
+    assert [t.params for t in trials[:4]] == before
+    assert trials[4].params not in before  # a resumed run does not replay the first run's samples
+    assert run_cli("study", *STUDY_ARGS, "--trials", "6", "--storage", f"sqlite:///{db}") == 0
+    assert "already holds 6 finished trials" in capsys.readouterr().out
+
+
+def test_a_study_stored_before_a_setting_existed_continues(small_study: tuple[Path, str], tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    shutil.copy(small_study[0], db)
+    study = _load(db)
+    older = study.user_attrs[STUDY_DEFINITION]
+    del older["train"]["lr_schedule"]  # what builds before the cosine schedule stored
+    study.set_user_attr(STUDY_DEFINITION, older)
+    assert run_cli("study", *STUDY_ARGS, "--trials", "5", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
+    assert len(_complete(_load(db))) == 5
+
+
+def test_same_seed_gives_identical_fold_figures(small_study: tuple[Path, str], tmp_path: Path) -> None:
+    db = tmp_path / "again.db"
+    assert run_cli("study", *STUDY_ARGS, "--trials", "4", "--pruner", "none", "--storage", f"sqlite:///{db}") == 0
+    first, second = _load(small_study[0]).trials, _load(db).trials
+    assert [t.params for t in first] == [t.params for t in second]
+    assert [t.user_attrs[TRIAL_FOLDS] for t in first] == [t.user_attrs[TRIAL_FOLDS] for t in second]
+
+
+def test_table_file_with_string_labels(tmp_path: Path) -> None:
+    digits = load_digits()
+    frame = pd.DataFrame(digits.data[:600], columns=[f"px{i}" for i in range(64)])
+    frame["kind"] = np.where(digits.target[:600] % 2 == 0, "even", "odd")
+    frame.to_csv(tmp_path / "parity.csv", index=False)
+    db = tmp_path / "t.db"
+    args = ("--data", tmp_path / "parity.csv", "--target", "kind", "--folds", "3", "--epochs", "1", "--quiet")
+    assert run_cli("study", *args, "--trials", "2", "--storage", f"sqlite:///{db}") == 0
+    study = _load(db, "table")
+    assert study.user_attrs[STUDY_DATA]["classes"] == ["even", "odd"]
+    assert len(_complete(study)) == 2
+
+
+def test_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_path: Path) -> None:
+    config = tmp_path / "wild.toml"
+    config.write_text(
+        "sampler = 'random'\n[data]\ndataset = 'digits'\n[cv]\nfolds = 2\n[train]\nepochs = 1\n"
+        "[space]\noptimizer = { choices = ['sgd'] }\nlr = { choices = [0.05, 1e6] }\ndepth = { low = 2, high = 2 }\n"
+        "width = { low = 64, high = 64 }\n"
+    )
+    db = tmp_path / "wild.db"
+    args = ("--config", config, "--trials", "6", "--pruner", "none", "--quiet", "--storage", f"sqlite:///{db}")
+    assert run_cli("study", *args) == 0
+    study = _load(db)
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert pruned and all(t.params["lr"] == 1e6 for t in pruned)
+    assert all(t.user_attrs[TRIAL_REASON].startswith("diverged") for t in pruned)
+    # a diverged trial counts towards --trials, as any pruned one; the others complete
+    assert len(study.trials) == 6 and {t.params["lr"] for t in _complete(study)} == {0.05}
+
+
+def test_a_space_where_every_trial_diverges_ends_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "hopeless.toml"
+    config.write_text(
+        "[data]\ndataset = 'digits'\n[cv]\nfolds = 2\n[train]\nepochs = 1\noptimizer = 'sgd'\nlr = 1e6\n"
+        "[space]\ndepth = { low = 2, high = 2 }\nwidth = { low = 16, high = 16 }\n"
+    )
+    db = tmp_path / "hopeless.db"
+    args = ("--config", config, "--trials", "3", "--quiet", "--storage", f"sqlite:///{db}")
+    assert run_cli("study", *map(str, args)) == 0
+    out = capsys.readouterr().out
+    assert "none of the 3 trials completed: they diverged (NaN or infinite loss) or were pruned" in out
+    assert "no trial has completed yet" in out
+    study = _load(db)
+    assert len(study.trials) == 3
+    assert all(t.user_attrs[TRIAL_REASON].startswith("diverged") for t in study.trials)
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_a_slice_of_fashion_mnist(tmp_path: Path) -> None:
+    from hpsearch.config import DataConfig
+    from hpsearch.data import load_split
+
+    train, test = load_split(DataConfig(dataset="fashion-mnist"))
+    images = (train.x * 255).round().astype(np.uint8).reshape(-1, 28, 28)
+    tests = (test.x * 255).round().astype(np.uint8).reshape(-1, 28, 28)
+    write_idx(tmp_path / "slice", images[:1000], train.y[:1000], tests[:200], test.y[:200])
+    db = tmp_path / "f.db"
+    args = ("--dataset", "fashion-mnist", "--data", tmp_path / "slice", "--folds", "2", "--epochs", "1", "--quiet")
+    assert run_cli("study", *args, "--trials", "1", "--storage", f"sqlite:///{db}") == 0
+    study = _load(db, "fashion-mnist")
+    assert study.user_attrs[STUDY_DATA]["test_split"] == "official"
+    assert study.best_value > 0.3  # chance is 0.1; one epoch on 500 rows
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BAD_INPUTS = {
+    "unknown data set": (["--dataset", "cifar"], "Invalid value for '--dataset'"),
+    "missing file": (["--data", "{tmp}/nope.csv", "--target", "y"], "no such file or folder"),
+    "missing target column": (["--data", "{tmp}/t.csv", "--target", "lable"], "did you mean 'label'"),
+    "no target given": (["--data", "{tmp}/t.csv"], "give --target COLUMN"),
+    "non-numeric features": (["--data", "{tmp}/text.csv", "--target", "label"], "non-numeric feature columns"),
+    "folds < 2": (["--folds", "1"], "Invalid value for '--folds'"),
+    "K larger than the smallest class": (["--data", "{tmp}/t.csv", "--target", "label", "--folds", "4"], "smallest"),
+    "trials < 1": (["--trials", "0"], "Invalid value for '--trials'"),
+    "unknown option": (["--fold", "3"], "No such option: --fold"),
+    "malformed definition": (["--config", "{tmp}/bad.toml"], "unknown search-space entry 'detph'"),
+    "missing definition": (["--config", "{tmp}/none.toml"], "cannot read study definition"),
+    "unreachable storage": (["--storage", "postgresql://u:secret@127.0.0.1:9/db"], "cannot open storage"),
+    "storage that is not a database": (["--storage", "{tmp}/t.csv"], "is not an SQLite database"),
+    "storage folder missing": (["--storage", "{tmp}/no/dir/s.db"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    pd.DataFrame({"a": [1, 2, 3, 4, 5, 6, 7, 8], "label": ["x"] * 5 + ["y"] * 3}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    pd.DataFrame({"a": ["p", "q"] * 4, "label": [0, 1] * 4}).to_csv(tmp_path / "text.csv", index=False)
+    _write(tmp_path / "bad.toml", "[space]\ndetph = { low = 1, high = 2 }\n")
+    args, message = BAD_INPUTS[case]
+    args = [a.format(tmp=tmp_path) for a in args]
+    code = run_cli(
+        "study", "--trials", "1", "--epochs", "1", "--quiet", "--storage", f"sqlite:///{tmp_path}/s.db", *args
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "secret" not in lines[0]
+
+
+def test_a_different_definition_is_refused_and_the_study_kept(
+    small_study: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "study.db"
+    shutil.copy(small_study[0], db)
+    before = db.read_bytes()
+    args = ("--dataset", "digits", "--folds", "4", "--epochs", "1", "--quiet", "--trials", "5")
+    assert run_cli("study", *args, "--storage", f"sqlite:///{db}") == 2
+    line = capsys.readouterr().err.strip()
+    assert "cv.folds=3" in line and "cv.folds=4" in line and "--study-name" in line
+    assert db.read_bytes() == before
+
+
+def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    command = [sys.executable, "-m", "hpsearch", "study", *STUDY_ARGS, "--epochs", "3", "--trials", "50"]
+    proc = subprocess.Popen(
+        [*command, "--pruner", "none", "--storage", f"sqlite:///{db}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if db.exists() and _count(db, TrialState.COMPLETE) >= 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "run the same command again to continue" in lines[0]
+    study = _load(db)
+    assert len(_complete(study)) >= 2
+    for t in study.trials:  # nothing is left running, and no interrupted trial counts as complete
+        assert t.state in (TrialState.COMPLETE, TrialState.FAIL)
+        if t.state == TrialState.COMPLETE:
+            assert len(t.user_attrs[TRIAL_FOLDS]) == 3
+        else:
+            assert t.user_attrs[TRIAL_REASON] == "interrupted (Ctrl-C)"
+
+
+def _count(db: Path, state: TrialState) -> int:
+    """Trials in a state, read through a read-only connection that never locks out the worker."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
+            (count,) = connection.execute("SELECT count(*) FROM trials WHERE state = ?", (state.name,)).fetchone()
+            return int(count)
+    except sqlite3.Error:  # the worker has not created its tables yet
+        return 0

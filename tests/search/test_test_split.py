@@ -1,0 +1,42 @@
+"""The search never sees the test split: noise in every test row changes no cross-validation figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from hpsearch.store.schema import STUDY_DATA, TRIAL_FOLDS
+from tests.conftest import run_cli
+
+
+def _study(csv: Path, db: Path) -> optuna.Study:
+    args = ("--data", csv, "--target", "label", "--folds", "3", "--epochs", "2", "--trials", "3", "--pruner", "none")
+    assert run_cli("study", *args, "--storage", f"sqlite:///{db}", "--quiet") == 0
+    return optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{db}")[0], storage=f"sqlite:///{db}")
+
+
+def test_noise_in_every_test_row_changes_no_cv_figure(tmp_path: Path) -> None:
+    digits = load_digits()
+    frame = pd.DataFrame(digits.data, columns=[f"p{i}" for i in range(64)]).assign(label=digits.target)
+    frame.to_csv(tmp_path / "clean.csv", index=False)
+    # the rows the 20% hold-out puts in the test split: it cuts by labels and seed, whatever the features
+    _, test_rows = train_test_split(np.arange(len(frame)), test_size=0.2, stratify=digits.target, random_state=0)
+    noisy = frame.copy()
+    noise = np.random.default_rng(1).uniform(-100, 100, size=(len(test_rows), 64))
+    noisy.iloc[test_rows, :64] = noise
+    noisy.to_csv(tmp_path / "noisy.csv", index=False)
+
+    clean, dirty = _study(tmp_path / "clean.csv", tmp_path / "a.db"), _study(tmp_path / "noisy.csv", tmp_path / "b.db")
+    # the data differ (the fingerprint covers the test rows) ...
+    assert clean.user_attrs[STUDY_DATA]["fingerprint"] != dirty.user_attrs[STUDY_DATA]["fingerprint"]
+    # ... and every trial samples and scores exactly as before, fold by fold
+    assert len(clean.trials) == len(dirty.trials) == 3
+    for a, b in zip(clean.trials, dirty.trials, strict=True):
+        assert a.params == b.params
+        assert a.user_attrs[TRIAL_FOLDS] == b.user_attrs[TRIAL_FOLDS]
+        assert a.value == b.value

@@ -1,0 +1,72 @@
+"""K-fold splits and per-fold scoring on the training split."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from hpsearch.config import FIGURES, CVConfig, DataConfig, TrainConfig
+from hpsearch.data import Dataset, load_training
+from hpsearch.errors import ConfigError
+from hpsearch.training import as_tensors, evaluate, fit, steps_per_epoch
+from hpsearch.training.cv import cross_validate, make_splits
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_training(DataConfig(dataset="digits"))[0]
+
+
+def test_folds_are_disjoint_cover_the_training_rows_and_are_stratified(digits: Dataset) -> None:
+    splits = make_splits(digits.y, CVConfig(folds=5, seed=3))
+    validation = np.concatenate([val for _, val in splits])
+    assert sorted(validation.tolist()) == list(range(len(digits.y)))  # each row validated exactly once
+    for train, val in splits:
+        assert not set(train) & set(val)
+        assert len(train) + len(val) == len(digits.y)
+        expected = np.bincount(digits.y) / 5
+        assert np.abs(np.bincount(digits.y[val], minlength=10) - expected).max() <= 1
+
+
+def test_same_seed_same_folds_other_seed_other_folds(digits: Dataset) -> None:
+    a = make_splits(digits.y, CVConfig(folds=3, seed=0))
+    b = make_splits(digits.y, CVConfig(folds=3, seed=0))
+    c = make_splits(digits.y, CVConfig(folds=3, seed=1))
+    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0][1], c[0][1])
+
+
+def test_k_larger_than_the_smallest_class_is_refused() -> None:
+    y = np.array([0] * 10 + [1] * 3)
+    with pytest.raises(ConfigError, match=r"smallest class \('b': 3 training rows\)"):
+        make_splits(y, CVConfig(folds=4), classes=("a", "b"))
+
+
+def test_cross_validate_scores_every_fold(digits: Dataset) -> None:
+    splits = make_splits(digits.y, CVConfig(folds=3))
+    result = cross_validate(digits, splits, TrainConfig(depth=1, width=32, epochs=2, lr=1e-2))
+    assert len(result.folds) == 3
+    for figures in result.folds:
+        assert set(figures) == set(FIGURES)
+        assert 0.5 < figures["accuracy"] <= 1.0 and figures["loss"] > 0
+    for name in FIGURES:
+        values = [f[name] for f in result.folds]
+        assert result.mean[name] == pytest.approx(np.mean(values))
+        assert result.std[name] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_standardized_data_scale_each_fold_by_its_own_training_rows(digits: Dataset) -> None:
+    table = replace(digits, standardize=True)  # as a table file is loaded
+    splits = make_splits(table.y, CVConfig(folds=3))
+    cfg = TrainConfig(depth=1, width=32, epochs=2, lr=1e-2)
+    result = cross_validate(table, splits, cfg)
+    steps = steps_per_epoch(max(len(rows) for rows, _ in splits), cfg.batch_size)
+    for k, (train_rows, val_rows) in enumerate(splits):
+        scaler = StandardScaler().fit(table.x[train_rows])  # never sees the validation rows
+        x_fit, y_fit = as_tensors(scaler.transform(table.x[train_rows]), table.y[train_rows], "cpu")
+        x_val, y_val = as_tensors(scaler.transform(table.x[val_rows]), table.y[val_rows], "cpu")
+        alone = fit(x_fit, y_fit, 10, replace(cfg, seed=cfg.seed + k), steps=steps)
+        assert result.folds[k]["loss"] == pytest.approx(evaluate(alone, x_val, y_val)[0], rel=1e-4)
