@@ -67,6 +67,7 @@ def final_test(
     *,
     out_dir: Path | None = None,
     device: str = "auto",
+    data: str | None = None,
     console: Console | None = None,
     warn: Console | None = None,
 ) -> FinalTest:
@@ -76,6 +77,7 @@ def final_test(
     ``out_dir`` (default ``reports/<study-name>/final-test/``) and records the result on the study.
 
     Args:
+        data: where the study's data are now, if they moved; the fingerprint must match.
         console: where the tables go; None: nowhere.
         warn: where the warning goes when the test split has been used before; None: nowhere.
 
@@ -83,7 +85,7 @@ def final_test(
         HpsearchError: no such storage, study or trial; a trial that is not complete; data whose
             fingerprint differs from the study's; an unwritable folder; a diverging retrain.
     """
-    chosen = choose_for_test(url, study_name, which, device=device)
+    chosen = choose_for_test(url, study_name, which, device=device, data=data)
     folder = prepare_folder(out_dir or Path("reports") / chosen.study.study_name / "final-test")
     result = run_final_test(chosen, url, out=str(folder))
     write_final_test(folder, result)

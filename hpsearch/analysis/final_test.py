@@ -13,7 +13,6 @@ import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from importlib.metadata import version
 from typing import Any
 
 import numpy as np
@@ -23,13 +22,12 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from hpsearch import __version__
 from hpsearch.analysis.choose import choose, fold_scores
-from hpsearch.config import METRIC_NAMES, TrainConfig
+from hpsearch.config import BUNDLED, METRIC_NAMES, TrainConfig
 from hpsearch.data import Dataset, fingerprint, load_split
 from hpsearch.errors import ConfigError, DefinitionMismatch, StorageError, TrainingDiverged
 from hpsearch.store import STORAGE_ERRORS, first_line, load_study, redact, stored_run, study_locked
-from hpsearch.store.schema import STATE_WORDS, STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD
+from hpsearch.store.schema import STATE_WORDS, STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD, library_versions
 from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, resolve_device
 
 
@@ -65,7 +63,9 @@ class Chosen:
     test: Dataset
 
 
-def choose_for_test(url: str, study_name: str | None, which: str, *, device: str = "auto") -> Chosen:
+def choose_for_test(
+    url: str, study_name: str | None, which: str, *, device: str = "auto", data: str | None = None
+) -> Chosen:
     """Open the study, choose trial ``which``, load both splits and check their fingerprint; train nothing.
 
     Args:
@@ -74,6 +74,8 @@ def choose_for_test(url: str, study_name: str | None, which: str, *, device: str
         which: ``best`` (by the study's metric and direction), ``simplest`` (the fewest parameters
             within one standard error of the best; see ``choose_trial``) or a trial number.
         device: ``auto``, ``cpu`` or ``cuda``.
+        data: where the study's data are now (a moved file or folder); None: where the study
+            found them. The fingerprint proves they are the same rows either way.
 
     Raises:
         HpsearchError: no such storage, study or trial; a trial that is not complete; data whose
@@ -81,6 +83,11 @@ def choose_for_test(url: str, study_name: str | None, which: str, *, device: str
     """
     study = load_study(url, study_name)
     defn, stored = stored_run(study)
+    if data is not None:
+        if defn.data.dataset in BUNDLED:
+            bundled = f"the bundled data set {defn.data.dataset!r}"
+            raise ConfigError(f"study {study.study_name!r} runs on {bundled}, so --data does not apply")
+        defn = replace(defn, data=replace(defn.data, path=data))
     trial = choose_trial(study, which)
     train, test = load_split(defn.data)
     check_data(train, test, stored, study.study_name)
@@ -269,8 +276,7 @@ def _document(
         },
         "per_class": scores.per_class,
         "confusion_matrix": {"rows": "true class", "columns": "predicted class", "matrix": scores.confusion.tolist()},
-        "versions": {"python": platform.python_version(), "hpsearch": __version__}
-        | {name: version(name) for name in ("torch", "optuna", "scikit-learn", "numpy")},
+        "versions": {"python": platform.python_version()} | library_versions(),
     }
     if scaler is not None:  # model.pt expects standardized features; this is how
         doc["standardize"] = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import typer
 
 from hpsearch.cli import final_test, report, study  # noqa: F401 - each registers its command
-from hpsearch.cli.common import app, err, stdout
+from hpsearch.cli.common import app, err, show_warnings, stdout
 
 __all__ = ["app", "main", "run"]
 
@@ -24,6 +24,7 @@ def _group() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return its exit code. Usage errors print one line and return 2."""
+    show_warnings()
     try:
         code = app(args=list(argv) if argv is not None else None, prog_name="hpsearch", standalone_mode=False)
     except typer.TyperException as e:  # usage errors: unknown option, value out of range, ...

@@ -6,6 +6,7 @@ to resume; anything unexpected prints one line and exits 1 (a traceback only wit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -27,6 +28,21 @@ T = TypeVar("T")
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 StudyNameOption = Annotated[str | None, typer.Option(help="Study to read (default: the only one in the storage).")]
+
+
+class _WarningLines(logging.Handler):
+    """hpsearch's warnings (a storage that went away, a trial taken over) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"warning: {record.getMessage()}", markup=False)
+
+
+def show_warnings() -> None:
+    """Route the ``hpsearch`` logger's warnings to stderr, once."""
+    log = logging.getLogger("hpsearch")
+    if not any(isinstance(h, _WarningLines) for h in log.handlers):
+        log.addHandler(_WarningLines(logging.WARNING))
+        log.propagate = False
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -18,16 +18,22 @@ def final_test(
     study_name: StudyNameOption = None,
     out: Annotated[Path | None, typer.Option(help="Folder (default: reports/<study-name>/final-test/).")] = None,
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
+    data: Annotated[
+        Path | None, typer.Option(help="Where the study's data are now, if they moved (their fingerprint must match).")
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Retrain the chosen trial on the whole training split and score it once on the test split."""
     from hpsearch.store import storage_url
 
     url = storage_url(storage)
-    guarded(debug, lambda: _final_test(url, study_name, which, out, device))
+    moved = str(data) if data is not None else None
+    guarded(debug, lambda: _final_test(url, study_name, which, out, device, moved))
 
 
-def _final_test(url: str, study_name: str | None, which: str, out_dir: Path | None, device: str) -> None:
+def _final_test(
+    url: str, study_name: str | None, which: str, out_dir: Path | None, device: str, data: str | None
+) -> None:
     from hpsearch.api import final_test
 
-    final_test(url, study_name, which, out_dir=out_dir, device=device, console=stdout, warn=err)
+    final_test(url, study_name, which, out_dir=out_dir, device=device, data=data, console=stdout, warn=err)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,21 +13,23 @@ from hpsearch.config import DatasetName, Device, Metric, Pruner, Sampler
 
 @app.command()
 def study(
-    trials: Annotated[int, typer.Option(min=1, help="Complete trials the study should hold.")] = 50,
-    folds: Annotated[int | None, typer.Option(min=2, help="K of K-fold cross-validation. (default: 5)")] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per fold. (default: 10)")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Mini-batch size. (default: 64)")] = None,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Finished trials (complete or pruned) the study should hold when the run ends.")
+    ] = 50,
+    folds: Annotated[int | None, typer.Option(help="K of K-fold cross-validation. (default: 5)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per fold. (default: 10)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Mini-batch size. (default: 64)")] = None,
     dataset: Annotated[DatasetName | None, typer.Option(help="Named data set. (default: mnist-5k)")] = None,
     data: Annotated[
         Path | None, typer.Option(help="A data file or folder: IDX folder, mnist.pkl.gz, CSV, Parquet or NPZ.")
     ] = None,
     target: Annotated[str | None, typer.Option(help="Label column of a table file.")] = None,
-    test_size: Annotated[
-        float | None, typer.Option(min=0.01, max=0.99, help="Hold-out fraction without an official test split.")
-    ] = None,
+    test_size: Annotated[float | None, typer.Option(help="Hold-out fraction without an official test split.")] = None,
     metric: Annotated[Metric | None, typer.Option(help="Objective (CV mean). (default: accuracy)")] = None,
     sampler: Annotated[Sampler | None, typer.Option(help="Optuna sampler. (default: tpe)")] = None,
-    pruner: Annotated[Pruner, typer.Option(help="Stop hopeless trials after an epoch.")] = "median",
+    pruner: Annotated[
+        Pruner | None, typer.Option(help="Stop hopeless trials after an epoch. (default: median)")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")] = None,
     config: Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")] = None,
     storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
@@ -37,6 +38,9 @@ def study(
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
     heartbeat: Annotated[int, typer.Option(min=1, help="Heartbeat seconds; a trial silent 3 beats is retried.")] = 10,
+    storage_patience: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for a storage that stops answering (a restart).")
+    ] = 120,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
     debug: Debug = False,
 ) -> None:
@@ -47,7 +51,7 @@ def study(
 
     def build() -> Any:
         from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
-        from hpsearch.search import WorkerConfig
+        from hpsearch.search import WorkerConfig, available_cores
         from hpsearch.store import storage_url
 
         base = load_definition(config) if config is not None else Definition()
@@ -62,6 +66,7 @@ def study(
             batch_size=batch_size,
             metric=metric,
             sampler=sampler,
+            pruner=pruner,
             seed=seed,
         )
         run = RunConfig(
@@ -70,12 +75,11 @@ def study(
             study_name=study_name or defn.data.dataset,
             trials=trials,
             timeout=timeout,
-            pruner=pruner,
             device=device,
             quiet=quiet,
         )
-        threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
-        return run, WorkerConfig(jobs=jobs, threads=threads, heartbeat=heartbeat)
+        threads = max(1, available_cores() // jobs)
+        return run, WorkerConfig(jobs=jobs, threads=threads, heartbeat=heartbeat, patience=storage_patience)
 
     cfg, workers = guarded(debug, build)
     guarded(debug, lambda: _run_study(cfg, workers))

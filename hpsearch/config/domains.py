@@ -8,6 +8,7 @@ ConfigError that says what must hold and what was given.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,11 @@ from hpsearch.config.records import (
     INT_FIELDS,
     LR_SCHEDULES,
     METRICS,
+    OFFICIAL_SPLIT,
     OPTIMIZERS,
+    PRUNERS,
     SAMPLERS,
+    DataConfig,
     Definition,
     ParamSpec,
 )
@@ -41,12 +45,13 @@ class Domain:
         if self.names is not None:
             return f"one of {', '.join(self.names)}"
         what = "a whole number" if self.kind is int else "a number"
-        if self.low is not None and self.high is not None:
-            return (
-                f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-            )
-        if self.low is not None:
-            return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
+        low, high = (
+            None if v is None else f"{int(v)}" if self.kind is int else f"{v:g}" for v in (self.low, self.high)
+        )
+        if low is not None and high is not None:
+            return f"{what} in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if low is not None:
+            return f"{what} {'>' if self.low_open else '>='} {low}"
         return what
 
     def problem(self, where: str, value: Any, name: str) -> str | None:
@@ -70,7 +75,15 @@ class Domain:
 DOMAINS: dict[str, Domain] = {
     "seed": Domain(int, low=0, high=2**32 - 1),  # numpy's SeedSequence takes non-negative entropy
     "metric": Domain(str, names=METRICS),
-    "sampler": Domain(str, names=SAMPLERS),
+    "sampler.name": Domain(str, names=SAMPLERS),
+    "sampler.startup_trials": Domain(int, low=0),
+    "sampler.ei_candidates": Domain(int, low=1),
+    "pruner.name": Domain(str, names=PRUNERS),
+    "pruner.startup_trials": Domain(int, low=0),
+    "pruner.warmup_epochs": Domain(int, low=0),
+    "pruner.p_threshold": Domain(float, low=0, high=1, low_open=True),
+    "pruner.startup_steps": Domain(int, low=0),
+    "pruner.reduction_factor": Domain(int, low=2),
     "data.dataset": Domain(str, names=DATASETS),
     "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
     "cv.folds": Domain(int, low=2),
@@ -102,19 +115,16 @@ def validate(defn: Definition) -> None:
         ConfigError: when any fixed value, either end of a range, or a choice is out of its domain.
     """
     problems: list[str] = []
-    d = defn.data
-    check("data.dataset", d.dataset, problems)
-    if d.dataset in ("mnist", "table") and not d.path:
-        problems.append(f"data set {d.dataset!r} needs a file: give --data PATH")
-    if d.dataset == "table" and not d.target:
-        problems.append("a table file needs its label column: give --target COLUMN")
-    check("data.test_size", d.test_size, problems)
+    _validate_data(defn.data, problems)
     check("cv.folds", defn.cv.folds, problems)
-    for name in ("seed", "metric", "sampler"):
+    for name in ("seed", "metric"):
         check(name, getattr(defn, name), problems)
-    searched = {spec.name for spec in defn.space}
-    for name in DOMAINS:
-        if name.startswith("train.") and name[6:] not in searched:
+    for section in ("sampler", "pruner"):
+        for key, value in dataclasses.asdict(getattr(defn, section)).items():
+            if f"{section}.{key}" in DOMAINS:
+                check(f"{section}.{key}", value, problems)
+    for name in DOMAINS:  # fixed values too where [space] searches them: a definition holds no bad value
+        if name.startswith("train."):
             check(name, getattr(defn.train, name[6:]), problems)
     names = [spec.name for spec in defn.space]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -123,6 +133,19 @@ def validate(defn: Definition) -> None:
         _validate_spec(spec, problems)
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def _validate_data(d: DataConfig, problems: list[str]) -> None:
+    check("data.dataset", d.dataset, problems)
+    if d.dataset in ("mnist", "table") and not d.path:
+        problems.append(f"data set {d.dataset!r} needs a file: give --data PATH")
+    if d.dataset == "table" and not d.target:
+        problems.append("a table file needs its label column: give --target COLUMN")
+    if d.dataset != "table" and d.target is not None:
+        problems.append(f"--target names the label column of a table file, but the data set is {d.dataset!r}")
+    check("data.test_size", d.test_size, problems)
+    if d.dataset in OFFICIAL_SPLIT and d.test_size != DataConfig().test_size:
+        problems.append(f"{d.dataset} has an official test split, so --test-size does not apply (got {d.test_size})")
 
 
 def _validate_spec(spec: ParamSpec, problems: list[str]) -> None:

@@ -15,16 +15,20 @@ from typing import Any
 from hpsearch.config.domains import validate
 from hpsearch.config.records import (
     DEFAULT_SPACE,
+    PICKLE_SUFFIXES,
+    TABLE_SUFFIXES,
     CVConfig,
     DataConfig,
     Definition,
     ParamSpec,
+    PrunerConfig,
+    SamplerConfig,
     TrainConfig,
 )
 from hpsearch.errors import ConfigError, did_you_mean
 
-_SECTIONS = {"data": DataConfig, "cv": CVConfig, "train": TrainConfig}
-_TOP_KEYS = ("seed", "metric", "sampler", "data", "cv", "train", "space")
+_SECTIONS = {"data": DataConfig, "cv": CVConfig, "train": TrainConfig, "sampler": SamplerConfig, "pruner": PrunerConfig}
+_TOP_KEYS = ("seed", "metric", "sampler", "pruner", "data", "cv", "train", "space")
 _SEARCHABLE = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("seed", "device"))
 _SPEC_KEYS = ("low", "high", "log", "step", "choices")
 
@@ -72,8 +76,9 @@ def definition_from_dict(raw: Mapping[str, Any], *, where: str = "definition") -
     """Build and validate a Definition from TOML-shaped or stored data.
 
     Args:
-        raw: top-level keys ``seed``, ``metric``, ``sampler`` and the tables ``data``, ``cv``,
-            ``train`` and ``space`` (each optional: what is missing keeps its default).
+        raw: top-level keys ``seed`` and ``metric`` and the tables ``data``, ``cv``, ``train``,
+            ``space``, ``sampler`` and ``pruner`` (each optional: what is missing keeps its
+            default; ``sampler = "random"`` and ``pruner = "none"`` name one without options).
         where: names the source in error messages.
 
     Raises:
@@ -88,6 +93,8 @@ def definition_from_dict(raw: Mapping[str, Any], *, where: str = "definition") -
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         values = raw.get(name, {})
+        if name in ("sampler", "pruner") and isinstance(values, str):
+            values = {"name": values}
         if not isinstance(values, Mapping):
             problems.append(f"[{name}] must be a table, but got {values!r}")
             values = {}
@@ -112,7 +119,8 @@ def definition_from_dict(raw: Mapping[str, Any], *, where: str = "definition") -
         train=TrainConfig(**sections["train"], seed=seed),
         space=space,
         metric=raw.get("metric", "accuracy"),
-        sampler=raw.get("sampler", "tpe"),
+        sampler=SamplerConfig(**sections["sampler"]),
+        pruner=PrunerConfig(**sections["pruner"]),
         seed=seed,
     )
     try:
@@ -132,6 +140,8 @@ def load_definition(path: Path) -> Definition:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read study definition {str(path)!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -149,7 +159,8 @@ def stored_definition(raw: Mapping[str, Any]) -> Definition:
     flat = {
         "seed": raw["seed"],
         "metric": raw["metric"],
-        "sampler": raw["sampler"],
+        "sampler": raw["sampler"],  # a name alone in studies stored before the options were
+        "pruner": raw.get("pruner", {}),  # absent in studies stored before it was part of the definition
         "data": {k: v for k, v in raw["data"].items() if k != "seed"},
         "cv": {k: v for k, v in raw["cv"].items() if k != "seed"},
         "train": {k: v for k, v in raw["train"].items() if k != "seed"},
@@ -162,7 +173,7 @@ def with_overrides(defn: Definition, **options: Any) -> Definition:
     """Apply command-line options (None: not given) over a definition, then validate.
 
     Recognised options: dataset, data (a path), target, test_size, folds, epochs, batch_size,
-    metric, sampler, seed.
+    metric, sampler (a name), pruner (a name), seed.
 
     Raises:
         ConfigError: when the result is not a valid study, or an option fixes a setting the
@@ -197,7 +208,8 @@ def with_overrides(defn: Definition, **options: Any) -> Definition:
         cv=dataclasses.replace(cv, seed=seed),
         train=dataclasses.replace(train, seed=seed),
         metric=given.get("metric", defn.metric),
-        sampler=given.get("sampler", defn.sampler),
+        sampler=dataclasses.replace(defn.sampler, name=given.get("sampler", defn.sampler.name)),
+        pruner=dataclasses.replace(defn.pruner, name=given.get("pruner", defn.pruner.name)),
         seed=seed,
     )
     validate(defn)
@@ -205,12 +217,21 @@ def with_overrides(defn: Definition, **options: Any) -> Definition:
 
 
 def _infer_dataset(path: Path, current: str) -> str:
-    """The data set a ``--data PATH`` names when ``--dataset`` is not given."""
+    """The data set a ``--data PATH`` names when ``--dataset`` is not given.
+
+    Raises:
+        ConfigError: a file whose suffix names no kind of data hpsearch reads.
+    """
     name = path.name.lower()
-    if name.endswith((".csv", ".parquet", ".pq", ".npz")):
+    if name.endswith(TABLE_SUFFIXES):
         return "table"
-    if name.endswith((".pkl", ".pkl.gz")):
+    if name.endswith(PICKLE_SUFFIXES):
         return "mnist"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"--data {path}: cannot tell what kind of data this is by its suffix; give a table "
+            f"({', '.join(TABLE_SUFFIXES)}), the tutorials' mnist.pkl(.gz), or a folder of IDX files"
+        )
     if current in ("fashion-mnist", "mnist"):
         return current
     return "mnist"  # a folder of IDX files

@@ -24,6 +24,10 @@ INT_FIELDS = ("depth", "width", "batch_size", "epochs")  # TrainConfig fields th
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
+BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the user's
+OFFICIAL_SPLIT = ("fashion-mnist", "mnist")  # data sets with a test split of their own: no hold-out
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")  # table files
+PICKLE_SUFFIXES = (".pkl", ".pkl.gz")  # the tutorials' MNIST pickle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,13 +36,13 @@ class DataConfig:
     path: str | None = None  # a file or folder of the user's; None: the data set's own place
     target: str | None = None  # label column of a table file
     test_size: float = 0.2  # hold-out fraction where the data set has no official test split
-    seed: int = 0  # seeds the hold-out split
+    seed: int = 0  # the study seed: the hold-out split derives its stream from it (seeds.derive)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CVConfig:
     folds: int = 5  # K of K-fold; 5 or 10 in practice
-    seed: int = 0  # one split for every trial of a study
+    seed: int = 0  # the study seed: one split for every trial, derived from it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,8 +59,31 @@ class TrainConfig:
     dropout: float = 0.0  # dropout after each hidden ReLU
     batch_size: int = 64  # mini-batch size
     epochs: int = 10  # passes over the training rows, as in the course material
-    seed: int = 0  # seeds weight initialisation and batch order
+    seed: int = 0  # the study seed: fold k's weights, batch order and dropout derive from it and k
     device: str = "cpu"  # torch device; resolved from --device, never stored in a definition
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerConfig:
+    """The sampler and every option it samples by, written out rather than left to Optuna's defaults."""
+
+    name: Sampler = "tpe"
+    startup_trials: int = 10  # tpe: trials sampled at random before the model guides the search
+    multivariate: bool = True  # tpe: model the parameters jointly (Optuna 5's default; 4's was False)
+    constant_liar: bool = True  # tpe: running trials count as bad, so workers that start together spread out
+    ei_candidates: int = 24  # tpe: candidates drawn per parameter to pick the most promising from
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrunerConfig:
+    """The pruner and its settings: part of a study's identity, so every worker prunes by one rule."""
+
+    name: Pruner = "median"
+    startup_trials: int = 5  # median: trials that always run in full before it prunes
+    warmup_epochs: int = 1  # median: epochs a trial always runs before it can be pruned
+    p_threshold: float = 0.1  # wilcoxon: prune when a trial is worse than the best at this p-value
+    startup_steps: int = 2  # wilcoxon: fold-epochs a trial always runs
+    reduction_factor: int = 3  # hyperband: 1/reduction_factor of the trials go on at each rung
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +115,9 @@ class Definition:
     train: TrainConfig = field(default_factory=TrainConfig)
     space: tuple[ParamSpec, ...] = DEFAULT_SPACE
     metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised)
-    sampler: Sampler = "tpe"
-    seed: int = 0  # seeds the sampler; data, cv and train carry their own copies
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    seed: int = 0  # the study seed; data, cv and train carry copies, each role derives its own stream
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:
@@ -110,8 +138,7 @@ class RunConfig:
     definition: Definition = field(default_factory=Definition)
     storage: str = "sqlite:///study.db"  # any Optuna storage URL
     study_name: str = "mnist-5k"  # defaults to the data set's name
-    trials: int = 50  # complete trials the study should hold when the run ends
+    trials: int = 50  # finished (complete or pruned) trials the study should hold when the run ends
     timeout: float | None = None  # seconds; None: no limit
-    pruner: Pruner = "median"
     device: Device = "auto"
     quiet: bool = False

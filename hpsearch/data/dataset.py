@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hpsearch.config import DataConfig
+from hpsearch.config import DataConfig, derive
 from hpsearch.errors import DataError
 
 
@@ -90,7 +90,8 @@ def hold_out(
         DataError: a class has too few rows to be in both splits.
     """
     try:
-        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=cfg.test_size, stratify=y, random_state=cfg.seed)
+        seed = derive(cfg.seed, "hold-out")
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=cfg.test_size, stratify=y, random_state=seed)
     except ValueError as e:
         raise DataError(f"{name}: cannot cut a stratified {cfg.test_size:.0%} test split: {e}") from None
     return pair(name, (x_tr, y_tr), (x_te, y_te), classes, f"hold-out {cfg.test_size:.0%}", standardize)

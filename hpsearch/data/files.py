@@ -18,12 +18,10 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import LabelEncoder
 
-from hpsearch.config import DataConfig
+from hpsearch.config import PICKLE_SUFFIXES, TABLE_SUFFIXES, DataConfig
 from hpsearch.data.dataset import Loaded, hold_out, pair
 from hpsearch.errors import DataError, did_you_mean
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
-PICKLE_SUFFIXES = (".pkl", ".pkl.gz")
 _IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -156,7 +154,10 @@ def _read_table(path: Path) -> pd.DataFrame:
             return pd.read_csv(path)
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        with np.load(path, allow_pickle=False) as npz:  # a bare .npy gives an array without close
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: an NPY array, not an NPZ archive of named columns (save it with np.savez)")
+        with npz:
             columns: dict[str, np.ndarray] = {}
             for key in npz.files:
                 a = npz[key]

@@ -48,7 +48,7 @@ class Objective:
     def __init__(self, cfg: RunConfig, train_split: Dataset, splits: list[Split], observer: Observer | None) -> None:
         self.defn, self.train_split, self.splits, self.observer = cfg.definition, train_split, splits, observer
         self.base = replace(cfg.definition.train, device=resolve_device(cfg.device))
-        self.pruner = cfg.pruner
+        self.pruner = cfg.definition.pruner.name
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:

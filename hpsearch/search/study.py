@@ -9,6 +9,7 @@ training split only: ``load_training`` hashes the test rows into the fingerprint
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,9 +23,11 @@ from hpsearch.errors import DefinitionMismatch
 from hpsearch.search.factories import make_pruner, make_sampler
 from hpsearch.search.objective import Objective, Observer
 from hpsearch.search.workers import Ending, WorkerConfig, run_trials, set_threads, worker_processes
-from hpsearch.store import check_shared, close_storage, open_storage, redact, storage_lost
-from hpsearch.store.schema import FINISHED, STUDY_DATA, STUDY_DEFINITION
+from hpsearch.store import check_shared, close_storage, open_storage, redact, storage_lost, study_locked
+from hpsearch.store.schema import FINISHED, STUDY_DATA, STUDY_DEFINITION, STUDY_VERSIONS, library_versions
 from hpsearch.training import make_splits
+
+_log = logging.getLogger("hpsearch")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerC
     set_threads(wcfg.threads)
     train, data = load_training(cfg.definition.data)
     splits = make_splits(train.y, cfg.definition.cv, train.classes)
-    storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat)
+    storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat, patience=wcfg.patience)
     try:
         study = open_study(cfg, data, storage)
         before = len(finished_trials(study))
@@ -100,7 +103,7 @@ def _optimize(
         obs.started(study, cfg.trials, cfg.definition.cv.folds, cfg.definition.train.epochs)
 
     def reseed(number: int) -> None:
-        study.sampler = make_sampler(cfg.definition, number)
+        study.sampler = make_sampler(cfg.definition.sampler, cfg.definition.seed, number)
 
     with worker_processes(wcfg.jobs - 1, _worker, (cfg, replace(wcfg, jobs=1))):
         return run_trials(
@@ -113,6 +116,7 @@ def _optimize(
             poll=wcfg.poll,
             before_trial=reseed,
             callbacks=[obs.trial_done] if obs is not None else [],
+            patience=wcfg.patience,
         )
 
 
@@ -127,39 +131,60 @@ def open_study(
 ) -> optuna.Study:
     """Create the study with this run's definition, or load it and check it is the same run.
 
+    Under the study's lock, so two first workers with different definitions cannot both write
+    theirs: the second finds the first's and is refused. A study created under other library
+    versions is continued, with a warning that its figures may not be reproduced exactly.
+
     Raises:
         DefinitionMismatch: the stored definition or data fingerprint differ from this run's.
         StorageError: the storage cannot be opened.
     """
     storage = storage or open_storage(cfg.storage)
     defn = cfg.definition
-    try:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=cfg.study_name,
-            direction=defn.direction,
-            pruner=make_pruner(cfg.pruner),
-            load_if_exists=True,
-        )
-    except ValueError as e:  # e.g. an existing study with the other direction
-        raise DefinitionMismatch(f"study {cfg.study_name!r}: {e}") from None
-    stored = study.user_attrs.get(STUDY_DEFINITION)
-    if stored is None:
-        if study.trials:
-            raise DefinitionMismatch(
-                f"study {cfg.study_name!r} in {redact(cfg.storage)} was not made by hpsearch; pick another --study-name"
+    with study_locked(cfg.storage, cfg.study_name):
+        try:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=cfg.study_name,
+                direction=defn.direction,
+                pruner=make_pruner(defn.pruner),
+                load_if_exists=True,
             )
-        study.set_user_attr(STUDY_DEFINITION, defn.to_dict())
-        study.set_user_attr(STUDY_DATA, data)
-        return study
+        except ValueError as e:  # e.g. an existing study with the other direction
+            raise DefinitionMismatch(f"study {cfg.study_name!r}: {e}") from None
+        stored = study.user_attrs.get(STUDY_DEFINITION)
+        if stored is None:
+            if study.trials:
+                raise DefinitionMismatch(
+                    f"study {cfg.study_name!r} in {redact(cfg.storage)} was not made by hpsearch; "
+                    "pick another --study-name"
+                )
+            study.set_user_attr(STUDY_DEFINITION, defn.to_dict())
+            study.set_user_attr(STUDY_DATA, data)
+            study.set_user_attr(STUDY_VERSIONS, library_versions())
+            return study
     _check_same(cfg, stored, study.user_attrs.get(STUDY_DATA, {}), data)
+    _check_versions(cfg, study.user_attrs.get(STUDY_VERSIONS))
     return study
+
+
+def _check_versions(cfg: RunConfig, stored: dict[str, str] | None) -> None:
+    now = library_versions()
+    differ = [f"{k} {stored[k]} -> {now[k]}" for k in now if stored is not None and stored.get(k) != now[k]]
+    if differ:
+        _log.warning(
+            "study %r was created under other library versions (%s): its new trials may not reproduce "
+            "the figures of its first ones exactly",
+            cfg.study_name,
+            ", ".join(differ),
+        )
 
 
 def _check_same(cfg: RunConfig, stored: dict[str, Any], stored_data: dict[str, Any], data: dict[str, Any]) -> None:
     ours = _flatten(cfg.definition.to_dict())
     theirs = _flatten(stored_definition(stored).to_dict())  # fields added since take their defaults
-    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    # where the data are is not what they are: the fingerprint below says that
+    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k) and k != "data.path")
     if differ:
         was = ", ".join(f"{k}={theirs.get(k)!r}" for k in differ[:4])
         now = ", ".join(f"{k}={ours.get(k)!r}" for k in differ[:4])

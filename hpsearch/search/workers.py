@@ -12,6 +12,8 @@ free slot waits, as a running trial that ends pruned or failed frees its slot (t
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -21,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Literal
 
 import optuna
@@ -32,6 +35,7 @@ from hpsearch.store import fail_unbeaten, first_beat, open_lock, quiet_heartbeat
 from hpsearch.store.schema import FINISHED
 
 Ending = Literal["done", "timeout"]
+_log = logging.getLogger("hpsearch")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +46,19 @@ class WorkerConfig:
     threads: int | None = None  # torch threads per worker; None: torch's default (all cores)
     heartbeat: int = 10  # seconds between a running trial's heartbeats
     poll: float = 2.0  # seconds between looks at the study while other workers hold every slot
+    patience: float = 120.0  # seconds to wait for a database server that stops answering (a restart)
+
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, and a cgroup's CPU quota where one is set."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" (no quota) or "200000 100000" (two cores' worth)
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
 
 
 def run_trials(
@@ -55,6 +72,7 @@ def run_trials(
     poll: float,
     before_trial: Callable[[int], None],
     callbacks: list[Any],
+    patience: float = 0.0,
 ) -> Ending:
     """Run trials one at a time until ``study`` (in ``storage``, opened from ``url``) holds ``target`` finished trials.
 
@@ -62,12 +80,13 @@ def run_trials(
         timeout: seconds after which no new trial starts; None: no limit.
         poll: seconds between looks at the study while other workers' trials hold every slot.
         before_trial: called under the lock with the number the next new trial will get.
+        patience: seconds the lock waits for a database server that stopped answering.
 
     Returns:
         Why it stopped: the target reached, or the timeout. (A moved or removed SQLite file
         raises StorageError.)
     """
-    lock, check = open_lock(url, study.study_name), watch_file(url)
+    lock, check = open_lock(url, study.study_name, patience), watch_file(url)
 
     def gated(trial: optuna.Trial) -> float:
         first_beat(storage, study.study_name, trial.number)  # see fail_unbeaten
@@ -94,17 +113,36 @@ def run_trials(
                 if finished >= target:
                     return "done"
                 if finished + states.count(TrialState.RUNNING) < target:
-                    before_trial(len(states))
+                    number = len(states)
+                    before_trial(number)
                     try:
                         study.optimize(gated, n_trials=1, callbacks=callbacks, catch=())
-                    except Exception:
-                        check()  # a moved SQLite file explains a failed write better than "no such table"
-                        raise
+                    except Exception as e:
+                        if not _taken_away(study, number, e):
+                            check()  # a moved SQLite file explains a failed write better than "no such table"
+                            raise
+                        _log.warning(
+                            "trial %d was failed by another worker while this one ran it (its heartbeats were "
+                            "late); its retry runs instead, and this worker goes on",
+                            number,
+                        )
                     continue
             finally:
                 lock.release()
             time.sleep(poll)
     return "timeout"
+
+
+def _taken_away(study: optuna.Study, number: int, error: Exception) -> bool:
+    """Whether trial ``number`` ended because another worker failed it: it missed its heartbeats (a
+    stalled machine, a storage that was away) and was failed and retried while this worker ran it.
+    Optuna then refuses this worker's next write (``UpdateFinishedTrialError``) or its verdict
+    (``ValueError``: "Cannot tell a FAIL trial", which Optuna's own bookkeeping turns into an
+    ``AssertionError`` when the objective itself had succeeded)."""
+    if not isinstance(error, optuna.exceptions.UpdateFinishedTrialError | ValueError | AssertionError):
+        return False
+    mine = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    return bool(mine) and mine[0].state == TrialState.FAIL
 
 
 @contextlib.contextmanager

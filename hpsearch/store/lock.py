@@ -11,12 +11,14 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy
 from sqlalchemy.pool import NullPool
 
+from hpsearch.store.patience import connection_lost
 from hpsearch.store.recovery import STORAGE_ERRORS
 from hpsearch.store.urls import engine_url, sqlite_path
 
@@ -48,15 +50,25 @@ class _FolderLock(StudyLock):
 
 
 class _AdvisoryLock(StudyLock):
-    def __init__(self, url: str, study_name: str) -> None:
+    def __init__(self, url: str, study_name: str, patience: float) -> None:
         digest = hashlib.sha256(f"hpsearch:{study_name}".encode()).digest()
         self._key = int.from_bytes(digest[:8], "big", signed=True)
         self._engine = sqlalchemy.create_engine(engine_url(url), poolclass=NullPool)
         self._conn: sqlalchemy.Connection | None = None
+        self._patience = patience
 
     def acquire(self) -> None:
-        self._conn = self._engine.connect()
-        self._conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._key})
+        deadline = time.monotonic() + self._patience
+        while True:
+            try:
+                self._conn = self._engine.connect()
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._key})
+                return
+            except STORAGE_ERRORS as e:  # a server restarting: wait for it, as PatientStorage does
+                self.release()
+                if not connection_lost(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(2.0)
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
@@ -69,13 +81,13 @@ class _AdvisoryLock(StudyLock):
         self._engine.dispose()
 
 
-def open_lock(url: str, study_name: str) -> StudyLock:
+def open_lock(url: str, study_name: str, patience: float = 0.0) -> StudyLock:
     """The lock that all workers of study ``study_name`` in storage ``url`` take to start a trial."""
     path = sqlite_path(url)
     if path is not None:
         return _FolderLock(path.resolve().parent)
     if url.startswith(("postgresql:", "postgresql+")):
-        return _AdvisoryLock(url, study_name)
+        return _AdvisoryLock(url, study_name, patience)
     return StudyLock()
 
 

@@ -16,6 +16,7 @@ import sqlalchemy.exc
 
 from hpsearch.config import Definition, stored_definition
 from hpsearch.errors import ConfigError, HpsearchError, StorageError, did_you_mean
+from hpsearch.store.patience import PatientStorage
 from hpsearch.store.recovery import GRACE_BEATS, MAX_RETRY, STORAGE_ERRORS, RetryStale
 from hpsearch.store.schema import STUDY_DATA, STUDY_DEFINITION
 from hpsearch.store.urls import engine_url, redact, sqlite_path
@@ -68,7 +69,9 @@ def _is_sqlite(path: Path) -> bool:
     return head in (b"", _SQLITE_MAGIC)  # an empty file is a fresh database
 
 
-def open_storage(url: str, *, read_only: bool = False, heartbeat: int | None = None) -> optuna.storages.RDBStorage:
+def open_storage(
+    url: str, *, read_only: bool = False, heartbeat: int | None = None, patience: float = 0.0
+) -> optuna.storages.RDBStorage:
     """Open an Optuna storage, turning every way it can fail into one StorageError line.
 
     Args:
@@ -78,6 +81,8 @@ def open_storage(url: str, *, read_only: bool = False, heartbeat: int | None = N
             create them) and called empty.
         heartbeat: for workers: seconds between the heartbeats of a running trial; a trial
             silent for ``GRACE_BEATS`` beats is failed and retried (see ``recovery``).
+        patience: seconds every call waits for a database server that stopped answering (see
+            ``patience``); SQLite files wait for their lock instead.
 
     Raises:
         StorageError: the file is missing (when it must exist), is not an SQLite database or is
@@ -88,7 +93,8 @@ def open_storage(url: str, *, read_only: bool = False, heartbeat: int | None = N
         _check_sqlite_file(path, read_only)
     # Several local workers share one SQLite file: a writer waits up to a minute for the lock
     # instead of failing at once (SQLite's default is 5 s), which 2-4 workers never come near.
-    engine_kwargs = {"connect_args": {"timeout": 60}} if path is not None else {}
+    server = not url.startswith("sqlite:")
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True} if server else {"connect_args": {"timeout": 60}}
     beats: dict[str, Any] = {}
     if heartbeat is not None and (path is not None or not url.startswith("sqlite:")):  # not in memory: one thread
         beats = {
@@ -103,7 +109,9 @@ def open_storage(url: str, *, read_only: bool = False, heartbeat: int | None = N
                 _require_tables(url)
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(engine_url(url), engine_kwargs=engine_kwargs, **beats)
+                storage = PatientStorage(engine_url(url), engine_kwargs=engine_kwargs, **beats)
+            storage.patience = patience if server else 0.0
+            return storage
         except (*STORAGE_ERRORS, ImportError, ValueError, RuntimeError) as e:
             error = e
             # workers that start together on an empty database race to create its tables

@@ -18,6 +18,7 @@ import optuna
 import sqlalchemy
 import sqlalchemy.exc
 
+from hpsearch.store.patience import patiently
 from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_MEAN, TRIAL_REASON, TRIAL_RETRY_OF, TRIAL_STD, TRIAL_WORKER
 
 MAX_RETRY = 2  # a trial that took down two workers is more likely the cause than the victim
@@ -63,8 +64,12 @@ def fail_unbeaten(study: optuna.Study, storage: optuna.storages.BaseStorage) -> 
         "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
         "WHERE s.study_name = :name AND t.state = 'RUNNING' AND h.trial_id IS NULL"
     )
-    with storage.engine.connect() as connection:
-        lost = [row[0] for row in connection.execute(query, {"name": study.study_name})]
+
+    def unbeaten() -> list[int]:
+        with storage.engine.connect() as connection:
+            return [row[0] for row in connection.execute(query, {"name": study.study_name})]
+
+    lost: list[int] = patiently(getattr(storage, "patience", 0.0), unbeaten)
     retry = storage.get_heartbeat_stale_trial_callback()
     for trial_id in lost:
         if storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL) and retry is not None:

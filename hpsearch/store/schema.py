@@ -11,7 +11,11 @@ retry: the number of the trial whose worker died).
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 from optuna.trial import TrialState
+
+from hpsearch import __version__
 
 STUDY_DEFINITION = "hpsearch.definition"
 STUDY_DATA = "hpsearch.data"
@@ -36,3 +40,8 @@ STATE_WORDS = {
     TrialState.RUNNING: "running",
     TrialState.WAITING: "waiting",
 }
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that decide a study's figures: hpsearch, torch, optuna, scikit-learn and numpy."""
+    return {"hpsearch": __version__} | {name: version(name) for name in ("torch", "optuna", "scikit-learn", "numpy")}

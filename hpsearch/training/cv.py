@@ -13,7 +13,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from hpsearch.config import FIGURES, CVConfig, TrainConfig
+from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
 from hpsearch.data import Dataset
 from hpsearch.errors import ConfigError
 from hpsearch.training.evaluate import as_tensors, evaluate
@@ -67,7 +67,7 @@ def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = 
             f"--folds {cfg.folds} is larger than the smallest class ({label!r}: {counts[smallest]} training rows); "
             f"use at most --folds {counts[smallest]}"
         )
-    kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
+    kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=derive(cfg.seed, "folds"))
     return list(kfold.split(np.zeros(len(y)), y))
 
 
@@ -84,7 +84,7 @@ def cross_validate(
     Args:
         train_split: the training split (the search never holds the test split).
         splits: from ``make_splits``.
-        train: the trial's training configuration; fold k trains with seed ``train.seed + k``.
+        train: the trial's training configuration; fold k trains from fold k's seed stream.
         on_epoch: called after every epoch with the per-fold training losses and, when
             ``score_every_epoch``, the per-fold validation figures (a pruner may raise here).
         score_every_epoch: evaluate the validation folds after every epoch, not only the last.

@@ -13,11 +13,10 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import replace
 
 import torch
 
-from hpsearch.config import TrainConfig
+from hpsearch.config import TrainConfig, derive
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training.model import StackedMLP
 from hpsearch.training.trainer import EpochCallback, Trainer, steps_per_epoch
@@ -31,8 +30,8 @@ def fit_stacked(
 ) -> StackedMLP:
     """Train K MLPs stacked in one Trainer, model k on rows ``folds[k]`` of ``x``, for ``cfg.epochs`` epochs.
 
-    Model k is initialised and shuffled with seed ``cfg.seed + k``, as ``trainer.fit`` would with
-    that seed; every model takes ``steps_per_epoch`` of the largest fold's rows per epoch.
+    Model k takes fold k's seed stream, as ``trainer.fit(..., fold=k)`` would; every model takes
+    ``steps_per_epoch`` of the largest fold's rows per epoch.
 
     Raises:
         TrainingDiverged: a fold's training loss is NaN or infinite after an epoch.
@@ -55,7 +54,7 @@ def fit_folds(
     score_every_epoch: bool = False,
     stacked: bool | None = None,
 ) -> list[dict[str, float]]:
-    """Train K fold-models (model k on rows ``folds[k]``, seed ``cfg.seed + k``) and score each.
+    """Train K fold-models (model k on rows ``folds[k]``, fold k's seed stream) and score each.
 
     Args:
         x: float32 (n, n_features), the rows of every fold.
@@ -90,7 +89,7 @@ def fit_folds(
             # the trainers seed torch's global generator for their initial weights: in this thread only
             steps = steps_per_epoch(max(len(f) for f in folds), cfg.batch_size)  # as many as stacked takes
             trainers = [
-                Trainer(x, y, [f], n_classes, replace(cfg, seed=cfg.seed + k), steps) for k, f in enumerate(folds)
+                Trainer(x, y, [f], n_classes, cfg, steps, [derive(cfg.seed, "train", k)]) for k, f in enumerate(folds)
             ]
             epochs = stack.enter_context(closing(_interleave(trainers, cfg, score, scored, workers)))
         for epoch, losses, figs in epochs:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from hpsearch.config import TrainConfig
+from hpsearch.config import TrainConfig, derive
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training.model import StackedMLP, build_mlp
 from hpsearch.training.optimizer import FlatOptimizer, lr_at
@@ -49,8 +49,9 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 class Trainer:
     """K MLPs of one architecture, model k trained on rows ``folds[k]`` of ``x``, one epoch per call.
 
-    Model k is initialised (``build_mlp``) and shuffled with seed ``cfg.seed + k``, so K = 1 is
-    ``fit`` and model k of K is what ``fit`` trains with that seed, up to float rounding.
+    Model k is initialised (``build_mlp``), shuffled and dropped out from the stream of its seed,
+    by default fold k's stream of the study seed (``derive(cfg.seed, "train", k)``), so model k of
+    K is what ``fit(..., fold=k)`` trains, up to float rounding.
 
     Args:
         x: float32 features (n, n_features); every fold's rows are gathered from it per step.
@@ -59,6 +60,7 @@ class Trainer:
         n_classes: output units.
         cfg: architecture, optimizer and schedule.
         steps: steps per epoch; default ``steps_per_epoch`` of the largest fold.
+        seeds: one seed per model; default fold k's stream for model k.
     """
 
     def __init__(
@@ -69,17 +71,19 @@ class Trainer:
         n_classes: int,
         cfg: TrainConfig,
         steps: int | None = None,
+        seeds: list[int] | None = None,
     ) -> None:
+        seeds = seeds or [derive(cfg.seed, "train", k) for k in range(len(folds))]
         self.x, self.y, self.folds, self.cfg, self.epoch = x, y, folds, cfg, 0
         self.counts = [len(f) for f in folds]
         self.steps = steps or steps_per_epoch(max(self.counts), cfg.batch_size)
         # model k's own generators draw its permutations (on the CPU: the same on any device) and
         # dropout masks, not torch's global one, so that trainers may run in threads side by side
-        self.orders = [torch.Generator().manual_seed(cfg.seed + k) for k in range(len(folds))]
-        self.noise = [torch.Generator(x.device).manual_seed(cfg.seed + k) for k in range(len(folds))]
+        self.orders = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.noise = [torch.Generator(x.device).manual_seed(seed) for seed in seeds]
         members = []
-        for k in range(len(folds)):
-            torch.manual_seed(cfg.seed + k)  # weight init
+        for seed in seeds:
+            torch.manual_seed(seed)  # weight init
             mlp = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width)
             members.append([m for m in mlp if isinstance(m, nn.Linear)])
         # layer by layer, (K, in, out) weights (nn.Linear's (out, in) transposed, as baddbmm wants
@@ -189,6 +193,7 @@ def fit(
     cfg: TrainConfig,
     on_epoch: EpochCallback | None = None,
     steps: int | None = None,
+    fold: int = 0,
 ) -> nn.Sequential:
     """Train a fresh MLP for ``cfg.epochs`` epochs of shuffled mini-batches.
 
@@ -196,9 +201,11 @@ def fit(
         x: float32 features, (n, n_features), on ``cfg.device``.
         y: int64 class indices, (n,), on the same device.
         n_classes: output units.
-        cfg: architecture, optimizer and schedule; ``cfg.seed`` fixes init and batch order.
+        cfg: architecture, optimizer and schedule; ``cfg.seed``, the study seed, fixes init and batch order.
         on_epoch: called after every epoch with its index and ``[mean training loss]``.
         steps: batches per epoch; default ``steps_per_epoch(n, cfg.batch_size)``.
+        fold: whose seed stream the model takes: fold k's trains fold-model k of a trial (the final
+            retrain on all training rows takes fold 0's).
 
     Returns:
         The trained ``build_mlp`` model, in training mode.
@@ -206,7 +213,8 @@ def fit(
     Raises:
         TrainingDiverged: the training loss of an epoch is NaN or infinite.
     """
-    trainer = Trainer(x, y, [torch.arange(len(y), device=x.device)], n_classes, cfg, steps)
+    seeds = [derive(cfg.seed, "train", fold)]
+    trainer = Trainer(x, y, [torch.arange(len(y), device=x.device)], n_classes, cfg, steps, seeds)
     for epoch in range(cfg.epochs):
         losses = trainer.run_epoch()
         if on_epoch is not None:

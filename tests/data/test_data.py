@@ -166,3 +166,15 @@ def test_fashion_mnist_from_the_debian_package() -> None:
     train, test = load_split(DataConfig(dataset="fashion-mnist"))
     assert (len(train.y), len(test.y), train.n_features, train.n_classes) == (60000, 10000, 784, 10)
     assert train.x.max() == 1.0
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_a_pickle_of_numpy_arrays_loads_at_every_protocol(tmp_path: Path, protocol: int) -> None:
+    digits = load_digits()
+    x, y = (digits.data / 16).astype(np.float32), digits.target.astype(np.int64)
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(((x[:1000], y[:1000]), (x[1000:1400], y[1000:1400]), (x[1400:], y[1400:])), f, protocol=protocol)
+    train, test = load_split(DataConfig(dataset="mnist", path=str(path)))
+    np.testing.assert_array_equal(test.x, x[1400:])
+    np.testing.assert_array_equal(train.y, y[:1400])

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from hpsearch.config import derive
 from hpsearch.store.schema import STUDY_DATA, TRIAL_FOLDS
 from tests.conftest import run_cli
 
@@ -25,7 +26,8 @@ def test_noise_in_every_test_row_changes_no_cv_figure(tmp_path: Path) -> None:
     frame = pd.DataFrame(digits.data, columns=[f"p{i}" for i in range(64)]).assign(label=digits.target)
     frame.to_csv(tmp_path / "clean.csv", index=False)
     # the rows the 20% hold-out puts in the test split: it cuts by labels and seed, whatever the features
-    _, test_rows = train_test_split(np.arange(len(frame)), test_size=0.2, stratify=digits.target, random_state=0)
+    seed = derive(0, "hold-out")
+    _, test_rows = train_test_split(np.arange(len(frame)), test_size=0.2, stratify=digits.target, random_state=seed)
     noisy = frame.copy()
     noise = np.random.default_rng(1).uniform(-100, 100, size=(len(test_rows), 64))
     noisy.iloc[test_rows, :64] = noise

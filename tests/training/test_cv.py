@@ -68,5 +68,5 @@ def test_standardized_data_scale_each_fold_by_its_own_training_rows(digits: Data
         scaler = StandardScaler().fit(table.x[train_rows])  # never sees the validation rows
         x_fit, y_fit = as_tensors(scaler.transform(table.x[train_rows]), table.y[train_rows], "cpu")
         x_val, y_val = as_tensors(scaler.transform(table.x[val_rows]), table.y[val_rows], "cpu")
-        alone = fit(x_fit, y_fit, 10, replace(cfg, seed=cfg.seed + k), steps=steps)
+        alone = fit(x_fit, y_fit, 10, cfg, steps=steps, fold=k)
         assert result.folds[k]["loss"] == pytest.approx(evaluate(alone, x_val, y_val)[0], rel=1e-4)

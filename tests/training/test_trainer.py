@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from hpsearch.config import DataConfig, Optimizer, TrainConfig
+from hpsearch.config import DataConfig, Optimizer, TrainConfig, derive
 from hpsearch.data import load_split
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training import evaluate, fit, steps_per_epoch
@@ -75,16 +75,17 @@ class _Dropout(nn.Module):
 
 def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Module:
     """nn.Sequential, autograd and torch.optim over the batches (and dropout masks) ``fit`` takes."""
-    torch.manual_seed(cfg.seed)
+    seed = derive(cfg.seed, "train", 0)  # fold 0's stream, which fit takes
+    torch.manual_seed(seed)
     model = build_mlp(x.shape[1], 10, cfg.depth, cfg.width)
     if cfg.dropout > 0:  # the masks fit draws: from a generator seeded like the batch order
-        noise, layers = torch.Generator().manual_seed(cfg.seed), list[nn.Module]()
+        noise, layers = torch.Generator().manual_seed(seed), list[nn.Module]()
         for layer in model:
             layers += [layer, _Dropout(cfg.dropout, noise)] if isinstance(layer, nn.ReLU) else [layer]
         model = nn.Sequential(*layers)
     optimizer = _torch_optimizer(model, cfg)
     schedule = CosineAnnealingLR(optimizer, T_max=cfg.epochs) if cfg.lr_schedule == "cosine" else None
-    order = torch.Generator().manual_seed(cfg.seed)
+    order = torch.Generator().manual_seed(seed)
     for _ in range(cfg.epochs):
         for rows in torch.randperm(len(y), generator=order).tensor_split(steps_per_epoch(len(y), cfg.batch_size)):
             loss = F.cross_entropy(model(x[rows]), y[rows])

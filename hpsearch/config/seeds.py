@@ -1,0 +1,20 @@
+"""Independent seed streams from one study seed: one per role (hold-out, folds, sampler, training)
+and per index (trial n, fold k), so that two study seeds share no stream.
+
+(Seeding fold k with ``seed + k`` made study seed 1's fold 0 study seed 0's fold 1.)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Role = Literal["hold-out", "folds", "sampler", "train"]
+_ROLES: dict[str, int] = {"hold-out": 0, "folds": 1, "sampler": 2, "train": 3}
+
+
+def derive(seed: int, role: Role, *index: int) -> int:
+    """A 32-bit seed for ``role`` (and, e.g., trial n or fold k) from the study seed, by numpy's SeedSequence."""
+    import numpy as np  # here, not at the top: the CLI imports config before it needs numpy
+
+    # the count of indices goes in too: SeedSequence([s, r]) and SeedSequence([s, r, 0]) are the same stream
+    return int(np.random.SeedSequence([seed, _ROLES[role], len(index), *index]).generate_state(1)[0])
