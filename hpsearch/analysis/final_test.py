@@ -25,7 +25,6 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from hpsearch import __version__
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.analysis.intervals import LEVEL, RESAMPLES, bootstrap, wilson
 from hpsearch.config import METRIC_NAMES, DataConfig, TrainConfig
@@ -36,6 +35,7 @@ from hpsearch.store import STORAGE_ERRORS, first_line, load_study, redact, store
 from hpsearch.store.schema import STATE_WORDS, STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD
 from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, layer_sizes, resolve_device
 from hpsearch.training.bundle import Header
+from hpsearch.version import __version__
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from hpsearch.cli.common import Debug, app, fail, guarded, stdout
+from hpsearch.cli.common import Debug, StorageOption, app, fail, guarded, stdout
 from hpsearch.config import DatasetName, Device, Metric, Pruner, Sampler
 
 
 @app.command()
 def study(
-    trials: Annotated[int, typer.Option(min=1, help="Complete trials the study should hold.")] = 50,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Finished trials (complete or pruned) the study should hold.")
+    ] = 50,
     folds: Annotated[int | None, typer.Option(min=2, help="K of K-fold cross-validation. (default: 5)")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per fold. (default: 10)")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Mini-batch size. (default: 64)")] = None,
@@ -31,8 +33,14 @@ def study(
     pruner: Annotated[Pruner, typer.Option(help="Stop hopeless trials after an epoch.")] = "median",
     seed: Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")] = None,
     config: Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")] = None,
-    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
-    study_name: Annotated[str | None, typer.Option(help="Study name. (default: the data set's name)")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="section.key=value for any definition field (TOML value syntax); repeatable."),
+    ] = None,
+    storage: StorageOption = "sqlite:///study.db",
+    study_name: Annotated[
+        str | None, typer.Option(help="Study name. (default: the data set's name; a table's file stem)")
+    ] = None,
     timeout: Annotated[float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")] = None,
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
@@ -46,13 +54,19 @@ def study(
     """
 
     def build() -> Any:
-        from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
+        from hpsearch.api import run_config
         from hpsearch.search import WorkerConfig
-        from hpsearch.store import storage_url
 
-        base = load_definition(config) if config is not None else Definition()
-        defn = with_overrides(
-            base,
+        run = run_config(
+            config,
+            storage=storage,
+            study_name=study_name,
+            trials=trials,
+            timeout=timeout,
+            pruner=pruner,
+            device=device,
+            quiet=quiet,
+            sets=set_ or (),
             dataset=dataset,
             data=str(data) if data else None,
             target=target,
@@ -64,16 +78,6 @@ def study(
             sampler=sampler,
             seed=seed,
         )
-        run = RunConfig(
-            definition=defn,
-            storage=storage_url(storage),
-            study_name=study_name or defn.data.dataset,
-            trials=trials,
-            timeout=timeout,
-            pruner=pruner,
-            device=device,
-            quiet=quiet,
-        )
         threads = None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
         return run, WorkerConfig(jobs=jobs, threads=threads, heartbeat=heartbeat)
 
@@ -84,8 +88,9 @@ def study(
 def _run_study(cfg: Any, workers: Any) -> None:
     import optuna
 
+    from hpsearch.api import run_study
     from hpsearch.render.progress import LiveProgress, summary
-    from hpsearch.search import complete_trials, finished_trials, run_study
+    from hpsearch.search import complete_trials, finished_trials
     from hpsearch.store import redact
     from hpsearch.text import format_params
 
@@ -97,10 +102,10 @@ def _run_study(cfg: Any, workers: Any) -> None:
     live: LiveProgress | None = None if cfg.quiet else LiveProgress(stdout, metric)
     try:
         if live is None:
-            outcome = run_study(cfg, None, workers)
+            outcome = run_study(cfg, workers=workers)
         else:
             with live:
-                outcome = run_study(cfg, live, workers)
+                outcome = run_study(cfg, workers=workers, observer=live)
     except KeyboardInterrupt:
         message = f"interrupted: finished trials are kept in {where}; run the same command again to continue"
         raise fail(message, 130) from None

@@ -110,7 +110,7 @@ class RunConfig:
     definition: Definition = field(default_factory=Definition)
     storage: str = "sqlite:///study.db"  # any Optuna storage URL
     study_name: str = "mnist-5k"  # defaults to the data set's name
-    trials: int = 50  # complete trials the study should hold when the run ends
+    trials: int = 50  # finished (complete or pruned) trials the study should hold when the run ends
     timeout: float | None = None  # seconds; None: no limit
     pruner: Pruner = "median"
     device: Device = "auto"

@@ -44,8 +44,10 @@ def print_report(report: Report, console: Console, *, top: int, folder: Path, fi
     console.print(Text(f"report written to {folder}/ (report.html, report.md, {counts})"))
 
 
-def to_json(report: Report, folder: Path, files: list[Path]) -> str:
-    """The whole report as one JSON document; missing and non-finite figures are null."""
+def to_json(report: Report, folder: Path | None, files: list[Path]) -> str:
+    """The whole report as one JSON document; missing and non-finite figures are null.
+
+    ``folder`` None: no files were written (``out_dir`` is null)."""
     tables = report.tables()
     doc = {
         "study": report.study_name,
@@ -57,7 +59,7 @@ def to_json(report: Report, folder: Path, files: list[Path]) -> str:
         "choice": choice_json(report.choice),
         "test_evaluations": report.test_evaluations,
         "notes": report.notes,
-        "out_dir": str(folder),
+        "out_dir": None if folder is None else str(folder),
         "files": [p.name for p in files],
     }
     return json.dumps(doc, allow_nan=False)

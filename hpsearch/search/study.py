@@ -9,6 +9,7 @@ training split only: ``load_training`` hashes the test rows into the fingerprint
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -151,9 +152,17 @@ def open_study(
             )
         study.set_user_attr(STUDY_DEFINITION, defn.to_dict())
         study.set_user_attr(STUDY_DATA, data)
+        _name_objective(study, defn.metric)
         return study
     _check_same(cfg, stored, study.user_attrs.get(STUDY_DATA, {}), data)
     return study
+
+
+def _name_objective(study: optuna.Study, metric: str) -> None:
+    """Label the objective ``cv_<metric>`` for optuna-dashboard and ``study.metric_names``."""
+    with warnings.catch_warnings():  # experimental in Optuna since 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"cv_{metric}"])
 
 
 def _check_same(cfg: RunConfig, stored: dict[str, Any], stored_data: dict[str, Any], data: dict[str, Any]) -> None:
