@@ -34,6 +34,7 @@ from hpsearch.text import format_params
 
 _MIN_COMPLETE_FOR_IMPORTANCES = 5  # fANOVA over fewer trials ranks noise
 COMPARED = 10  # the top trials compared with the best, fold by fold
+_ENDS = ((0, "_low"), (1, "_high"))  # a 95% interval's ends (final test: bootstrap over the test rows)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Report:
     comparison: pd.DataFrame | None  # the top trials (and the simplest) against the best; None: see notes
     choice: Choice | None  # every complete trial against the best, and the one-SE choice
     importances: pd.DataFrame | None  # param, importance; None: see notes
-    final_test: pd.DataFrame | None  # test-split results, oldest first; None: never tested
+    final_test: pd.DataFrame | None  # test-split results with 95% intervals, oldest first; None: never tested
+    curves: pd.DataFrame | None  # trial, state, epoch, value: mean validation metric after each epoch
     test_evaluations: int  # how many times final-test has used the test split
     notes: dict[str, str]  # section -> the sentence shown where its table is missing
 
@@ -64,6 +66,7 @@ class Report:
             "comparison": self.comparison,
             "importances": self.importances,
             "final_test": self.final_test,
+            "learning_curves": self.curves,
         }
         return tables | {stem: df for stem, df in optional.items() if df is not None}
 
@@ -117,6 +120,7 @@ def build_report(
         choice=choice,
         importances=importances,
         final_test=_final_tests(entries, params) if entries else None,
+        curves=learning_curves(trials, defn),
         test_evaluations=max((int(e.get("n_test_evaluations", 0)) for e in entries), default=0) or len(entries),
         notes=notes,
     )
@@ -256,10 +260,41 @@ def _importances(study: optuna.Study, n_complete: int, seed: int, notes: dict[st
     return pd.DataFrame({"param": list(values), "importance": [float(v) for v in values.values()]})
 
 
+def learning_curves(trials: list[FrozenTrial], defn: Definition) -> pd.DataFrame | None:
+    """Each trial's mean validation score after each epoch, as its objective reported it.
+
+    The pruners see the mean over the K folds at step = epoch; Wilcoxon sees each fold at
+    step = epoch x K + fold, whose K values are averaged here. None when no trial reported
+    (``--pruner none`` scores the last epoch only).
+    """
+    rows = []
+    folds = defn.cv.folds
+    for t in trials:
+        values = t.intermediate_values
+        if not values:
+            continue
+        epochs = int(t.params.get("epochs", defn.train.epochs))
+        per_fold = max(values) + 1 > epochs  # Wilcoxon's steps: K per epoch
+        by_epoch: dict[int, list[float]] = {}
+        for step, value in values.items():
+            by_epoch.setdefault(step // folds if per_fold else step, []).append(value)
+        for epoch, scores in sorted(by_epoch.items()):
+            if not per_fold or len(scores) == folds:
+                rows.append(
+                    {
+                        "trial": t.number,
+                        "state": STATE_WORDS[t.state],
+                        "epoch": epoch + 1,
+                        "value": sum(scores) / len(scores),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["trial", "state", "epoch", "value"]) if rows else None
+
+
 def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for i, entry in enumerate(entries):
-        test, chosen = entry.get("test") or {}, entry.get("params") or {}
+        test, chosen, ci = entry.get("test") or {}, entry.get("params") or {}, entry.get("test_ci") or {}
         rows.append(
             {
                 "run": i + 1,
@@ -267,8 +302,10 @@ def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.D
                 "created": entry.get("created"),
                 "n_test_evaluations": entry.get("n_test_evaluations"),
                 **{f"test_{n}": test.get(n) for n in FIGURES},
+                **{f"test_{n}_ci{end}": (ci.get(n) or [None, None])[i] for n in FIGURES for i, end in _ENDS},
                 **{p: chosen.get(p) for p in params},
             }
         )
-    columns = ["run", "trial", "created", "n_test_evaluations", *(f"test_{n}" for n in FIGURES), *params]
+    figures = [c for n in FIGURES for c in (f"test_{n}", f"test_{n}_ci_low", f"test_{n}_ci_high")]
+    columns = ["run", "trial", "created", "n_test_evaluations", *figures, *params]
     return pd.DataFrame(rows, columns=columns)

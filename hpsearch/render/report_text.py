@@ -20,6 +20,7 @@ TITLES = {
     "best_trial_folds": "Best trial, fold by fold (validation folds)",
     "comparison": "Is the best really the best? The top trials against the best on the same folds",
     "importances": "Parameter importances (fANOVA over the complete trials)",
+    "learning_curves": "Learning curves: mean validation score over the folds after each epoch",
     "final_test": "Final test: results on the TEST split, not cross-validation",
 }
 
@@ -34,8 +35,8 @@ def print_report(report: Report, console: Console, *, top: int, folder: Path, fi
             shown = shown.drop(columns="params", errors="ignore")
         console.print(rich_table(shown, f"{TITLES[stem]}: {len(shown)} of {n} trials by {report.ordered_by}"))
     for stem, title, df, sentences in sections(report):
-        if stem in ("summary", "loss", "metrics"):
-            continue  # shown above, cut to the top rows
+        if stem in ("summary", "loss", "metrics", "learning_curves"):
+            continue  # shown above, cut to the top rows; the curves are a picture in the files
         if df is not None:
             console.print(rich_table(df, title))
         for sentence in sentences:
@@ -80,6 +81,13 @@ def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None, list[s
     for stem, title in TITLES.items():
         if stem == "final_test" and stem not in tables:
             continue  # never tested: the test split stays out of the report
+        if stem == "learning_curves":  # a picture; its rows (trials x epochs) are in learning_curves.csv
+            if stem in tables:
+                sentences = [
+                    "Complete and pruned trials drawn apart; a pruned trial's curve ends where it was stopped."
+                ]
+                sections.append((stem, title, None, sentences))
+            continue
         sentences = [report.notes[stem]] if stem in report.notes else []
         if stem in ("loss", "metrics"):
             sentences.append(f"Ordered by {report.ordered_by}; pruned trials show the folds they reached.")
