@@ -319,7 +319,7 @@ def list_studies(
             row: dict[str, Any] = {
                 "study": summary.study_name,
                 "data set": data.get("name"),
-                "metric": (study.metric_names or [None])[0],
+                "metric": study.metric_names[0] if study.metric_names else None,
                 "trials": len(trials),
             }
             row |= {word: sum(t.state == state for t in trials) for state, word in STATE_WORDS.items()}

@@ -77,7 +77,7 @@ def _test_note(report: Report) -> str:
 def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None, list[str]]]:
     """(stem, title, display table or None, sentences) for every section to show, in order."""
     tables = report.tables()
-    sections = []
+    sections: list[tuple[str, str, pd.DataFrame | None, list[str]]] = []
     for stem, title in TITLES.items():
         if stem == "final_test" and stem not in tables:
             continue  # never tested: the test split stays out of the report

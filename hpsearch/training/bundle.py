@@ -90,6 +90,9 @@ class Header:
 class Preprocess(nn.Module):
     """Raw input -> what the MLP was trained on: ``(x - shift) / scale`` per feature."""
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, shift: torch.Tensor, scale: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("shift", shift.float())
@@ -157,7 +160,9 @@ class LoadedModel:
 
     def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray:
         """The predicted class name of each raw row of ``x``."""
-        return np.asarray(self.classes, dtype=object)[self.predict_proba(x).argmax(axis=1)]
+        names: np.ndarray = np.asarray(self.classes, dtype=object)
+        chosen: np.ndarray = names[self.predict_proba(x).argmax(axis=1)]
+        return chosen
 
 
 def load_bundle(path: Path) -> LoadedModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import struct
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_predict_reads_a_table_by_its_column_names(
     frame[["kind", *names[::-1]]].to_csv(tmp_path / "new.csv", index=False)
     capsys.readouterr()
     assert run_cli("predict", tested_table.folder, tmp_path / "new.csv") == 0  # CSV on stdout
-    printed = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
     doc = json.loads((tested_table.folder / "final_test.json").read_text())
     classes = np.asarray(hpsearch.load_model(tested_table.folder).classes)
     accuracy = float((printed["predicted"].to_numpy() == classes[tested_table.test_y]).mean())
