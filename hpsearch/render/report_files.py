@@ -129,7 +129,7 @@ def _against(done: pd.DataFrame, metric: str, param: str) -> Figure:
 def _curves(curves: pd.DataFrame, metric: str) -> Figure:
     """Complete and pruned trials side by side, one line per trial, on one scale."""
     fig = Figure(figsize=(10, 4), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)  # one scale: a pruned curve ends where it was stopped
     for ax, state in zip(axes, ("complete", "pruned"), strict=True):
         shown = curves[curves["state"] == state]
         for _, trial in shown.groupby("trial"):
