@@ -12,7 +12,10 @@ from hpsearch.cli.common import Debug, app, guarded, stdout
 
 @app.command()
 def studies(
-    storage: Annotated[str, typer.Argument(help="Optuna storage URL or SQLite file.")] = "study.db",
+    path: Annotated[str, typer.Argument(metavar="STORAGE", help="Optuna storage URL or SQLite file.")] = "study.db",
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL or SQLite file; the same as STORAGE, as on every command.")
+    ] = None,
     output_format: Annotated[
         Literal["table", "json"], typer.Option("--format", help="table: terminal; json: one document on stdout.")
     ] = "table",
@@ -23,7 +26,7 @@ def studies(
     def run() -> None:
         from hpsearch.api import list_studies
 
-        list_studies(storage, fmt=output_format, console=stdout)
+        list_studies(storage or path, fmt=output_format, console=stdout)
 
     guarded(debug, run)
 

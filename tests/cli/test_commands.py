@@ -118,6 +118,8 @@ def test_studies_lists_each_study_of_a_storage(tmp_path: Path, capsys: pytest.Ca
     assert rows["digits"]["data set"] == "digits" and 0 < rows["digits"]["best value"] <= 1
     assert run_cli("studies", db) == 0
     assert "loss-study" in capsys.readouterr().out
+    assert run_cli("studies", "--storage", f"sqlite:///{db}") == 0
+    assert "loss-study" in capsys.readouterr().out
     assert run_cli("studies", tmp_path / "none.db") == 2
     assert "no such study file" in capsys.readouterr().err
 
