@@ -52,7 +52,7 @@ def test_the_api_runs_the_whole_flow_on_digits(
     assert files.final_test is not None and files.final_test["test_accuracy_ci_low"].iloc[0] == low
     assert (tmp_path / "report" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "Learning curves" in html and "test_accuracy_ci_high" in html
+    assert "Learning curves" in html and f"[{low:.4f}, {high:.4f}]" in html  # accuracy with its interval
 
     model = hpsearch.load_model(tmp_path / "final" / "model.safetensors")
     _, test = load_split(DataConfig(dataset="digits"))
