@@ -129,3 +129,52 @@ def postgres_url(postgres: Postgres, request: pytest.FixtureRequest) -> str:
     name = f"t{next(_DATABASES)}_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
     postgres.createdb(name)
     return postgres.url(name)
+
+
+# --- final-tested studies: a digits model and a table model, with their test rows ------------
+
+
+@dataclass(frozen=True)
+class FinalTested:
+    """A study that final-test has run on, and what it wrote."""
+
+    db: Path
+    folder: Path  # final-test's folder: model.safetensors, final_test.json, ...
+    test_x: np.ndarray  # the test rows as the data set loads them (pixels scaled, table unscaled)
+    test_y: np.ndarray
+
+
+def _final_tested(db: Path, folder: Path) -> FinalTested:
+    from hpsearch.data import load_split
+    from hpsearch.store import load_study, stored_run
+
+    assert run_cli("final-test", "best", "--storage", db, "--out", folder) == 0
+    defn, _ = stored_run(load_study(f"sqlite:///{db}", None))
+    _, test = load_split(defn.data)
+    return FinalTested(db, folder, test.x, test.y)
+
+
+@pytest.fixture(scope="session")
+def tested_digits(small_study: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> FinalTested:
+    """final-test best on a copy of the small digits study."""
+    folder = tmp_path_factory.mktemp("tested-digits")
+    shutil.copy(small_study[0], folder / "study.db")
+    return _final_tested(folder / "study.db", folder / "final")
+
+
+@pytest.fixture(scope="session")
+def tested_table(tmp_path_factory: pytest.TempPathFactory) -> FinalTested:
+    """A 2-trial study and its final test on digits as a CSV table: 64 named features, string labels."""
+    from sklearn.datasets import load_digits
+
+    folder = tmp_path_factory.mktemp("tested-table")
+    digits = load_digits()
+    frame = {f"px{i}": digits.data[:, i] for i in range(64)}
+    import pandas as pd
+
+    table = pd.DataFrame(frame).assign(kind=[f"digit-{d}" for d in digits.target])
+    table.to_csv(folder / "shapes.csv", index=False)
+    db = folder / "study.db"
+    args = ("--data", folder / "shapes.csv", "--target", "kind", "--folds", "3", "--epochs", "2", "--quiet")
+    assert run_cli("study", *args, "--trials", "2", "--pruner", "none", "--storage", db) == 0
+    return _final_tested(db, folder / "final")

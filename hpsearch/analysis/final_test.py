@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import optuna
+import torch
+import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from hpsearch.analysis.choose import choose, fold_scores
-from hpsearch.config import BUNDLED, METRIC_NAMES, TrainConfig
+from hpsearch.analysis.intervals import LEVEL, RESAMPLES, bootstrap, wilson
+from hpsearch.config import BUNDLED, METRIC_NAMES, DataConfig, TrainConfig
 from hpsearch.data import Dataset, fingerprint, load_split
+from hpsearch.data.inputs import input_spec
 from hpsearch.errors import ConfigError, DefinitionMismatch, StorageError, TrainingDiverged
 from hpsearch.store import STORAGE_ERRORS, first_line, load_study, redact, stored_run, study_locked
 from hpsearch.store.schema import STATE_WORDS, STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD, library_versions
-from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, resolve_device
+from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, layer_sizes, resolve_device
+from hpsearch.training.bundle import Header
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class Scores:
     metrics: dict[str, float]  # accuracy and macro precision, recall, F1
     per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
     confusion: np.ndarray  # rows: true class, columns: predicted class
+    # figure -> its 95% interval: a seeded bootstrap over the test rows (analysis.intervals)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    wilson: tuple[float, float] | None = None  # Wilson's 95% interval of the accuracy
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,9 @@ class FinalTest:
     scaler: StandardScaler | None  # the table scaler the model expects its features through
     scores: Scores
     doc: dict[str, Any]  # the content of final_test.json
+    header: Header | None = None  # what model.safetensors says about the model
+    shift: np.ndarray | None = None  # raw input -> the MLP's: (x - shift) / scale, per feature
+    scale: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class Chosen:
     cfg: TrainConfig  # the study's training settings with the trial's params
     train: Dataset
     test: Dataset
+    data: DataConfig = field(default_factory=DataConfig)  # where both splits came from
 
 
 def choose_for_test(
@@ -92,7 +104,7 @@ def choose_for_test(
     train, test = load_split(defn.data)
     check_data(train, test, stored, study.study_name)
     cfg = replace(defn.train, **trial.params, device=resolve_device(device))
-    return Chosen(study, stored, trial, cfg, train, test)
+    return Chosen(study, stored, trial, cfg, train, test, defn.data)
 
 
 def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
@@ -107,11 +119,39 @@ def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
         HpsearchError: a diverging retrain; a storage that cannot record.
     """
     model, scaler = retrain(chosen.train, chosen.cfg, chosen.trial.number)
-    scores = score(model, chosen.test, scaler)
+    scores = score(model, chosen.test, scaler, seed=chosen.cfg.seed)
     found = fingerprint(chosen.train, chosen.test)
     entry = _record(chosen.study, chosen.trial, chosen.cfg, scores, found, out, url)
     doc = _document(chosen.study.study_name, chosen.cfg, chosen.stored, scores, scaler, entry)
-    return FinalTest(model, scaler, scores, doc)
+    header, shift, scale = _bundle(chosen, doc, scaler)
+    return FinalTest(model, scaler, scores, doc, header, shift, scale)
+
+
+def _bundle(
+    chosen: Chosen, doc: dict[str, Any], scaler: StandardScaler | None
+) -> tuple[Header, np.ndarray, np.ndarray]:
+    """The model bundle's header and its input preprocessing (the scaler retrain fitted, or pixel scaling)."""
+    train, cfg = chosen.train, chosen.cfg
+    spec = input_spec(chosen.data, train)
+    if scaler is not None:
+        shift, scale = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+    else:
+        shift = np.zeros(train.n_features, np.float32)
+        scale = np.full(train.n_features, spec.pixel_max, np.float32)
+    header = Header(
+        sizes=tuple(layer_sizes(train.n_features, train.n_classes, cfg.depth, cfg.width)),
+        dropout=cfg.dropout,
+        classes=train.classes,
+        input=spec,
+        dataset=train.name,
+        fingerprint=doc["fingerprint"],
+        study=doc["study"],
+        trial=doc["trial"],
+        params=doc["params"],
+        test={"loss": doc["loss"]["test"], **doc["metrics"]["test"], "intervals": doc["intervals"]},
+        versions=doc["versions"],
+    )
+    return header, shift, scale
 
 
 def choose_trial(study: optuna.Study, which: str) -> FrozenTrial:
@@ -200,11 +240,13 @@ def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, S
         raise ConfigError(f"retraining trial {number} on the whole training split diverged: {e}") from None
 
 
-def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None) -> Scores:
-    """Evaluate ``model`` once on the test split: loss, metrics, per-class table, confusion matrix."""
+def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None, *, seed: int = 0) -> Scores:
+    """Evaluate ``model`` once on the test split: loss, metrics, per-class table, confusion matrix,
+    and each figure's 95% interval (a bootstrap over the test rows seeded by ``seed``)."""
     x = test.x if scaler is None else scaler.transform(test.x)
     xt, yt = as_tensors(x, test.y, str(next(model.parameters()).device))
     loss, pred = evaluate(model, xt, yt)
+    row_loss = _row_losses(model, xt, yt)
     labels = np.arange(test.n_classes)  # every class, so one never predicted still gets its row
     precision, recall, f1, support = precision_recall_fscore_support(
         test.y, pred, labels=labels, average=None, zero_division=0
@@ -214,7 +256,19 @@ def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None) -> Sco
         for name, p, r, f, s in zip(test.classes, precision, recall, f1, support, strict=True)
     ]
     confusion = confusion_matrix(test.y, pred, labels=labels)
-    return Scores(loss, classification_metrics(test.y, pred, test.n_classes), per_class, confusion)
+    intervals = bootstrap(test.y, pred, row_loss, test.n_classes, seed=seed)
+    correct = wilson(int((pred == test.y).sum()), len(test.y))
+    metrics = classification_metrics(test.y, pred, test.n_classes)
+    return Scores(loss, metrics, per_class, confusion, intervals, correct)
+
+
+@torch.no_grad()
+def _row_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    losses = F.cross_entropy(model(x), y, reduction="none").cpu().numpy()
+    model.train(was_training)
+    return np.asarray(losses, dtype=np.float64)
 
 
 def _record(
@@ -240,6 +294,7 @@ def _append_final_test(
         "trial": trial.number,
         "params": trial.params,
         "test": {"loss": scores.loss, **scores.metrics},
+        "test_ci": {k: list(v) for k, v in scores.intervals.items()},  # 95%, bootstrap over the test rows
         "cv_mean": trial.user_attrs.get(TRIAL_MEAN, {}),
         "cv_std": trial.user_attrs.get(TRIAL_STD, {}),
         "n_test_evaluations": len(before) + 1,
@@ -262,17 +317,30 @@ def _document(
     entry: dict[str, Any],
 ) -> dict[str, Any]:
     """The content of final_test.json: enough to reproduce and to read every figure."""
-    mean, std = entry["cv_mean"], entry["cv_std"]
+    mean, std, ci = entry["cv_mean"], entry["cv_std"], scores.intervals
     doc: dict[str, Any] = {
         "study": study_name,
         **{k: entry[k] for k in ("trial", "params", "seed", "device", "fingerprint", "n_test_evaluations", "created")},
         "train": {k: v for k, v in asdict(cfg).items() if k != "device"},
         "data": {k: v for k, v in stored.items() if k != "fingerprint"},  # verified: these are the rows
-        "loss": {"name": "cross-entropy", "test": scores.loss, "cv_mean": mean.get("loss"), "cv_std": std.get("loss")},
+        "loss": {
+            "name": "cross-entropy",
+            "test": scores.loss,
+            "test_ci": list(ci.get("loss", (None, None))),
+            "cv_mean": mean.get("loss"),
+            "cv_std": std.get("loss"),
+        },
         "metrics": {
             "test": scores.metrics,
+            "test_ci": {k: list(ci.get(k, (None, None))) for k in METRIC_NAMES},
             "cv_mean": {k: mean.get(k) for k in METRIC_NAMES},
             "cv_std": {k: std.get(k) for k in METRIC_NAMES},
+        },
+        "intervals": {
+            "level": LEVEL,
+            "method": f"percentile bootstrap over the test rows, {RESAMPLES} resamples, seed {cfg.seed}",
+            "bootstrap": {k: list(v) for k, v in ci.items()},
+            "accuracy_wilson": None if scores.wilson is None else list(scores.wilson),
         },
         "per_class": scores.per_class,
         "confusion_matrix": {"rows": "true class", "columns": "predicted class", "matrix": scores.confusion.tolist()},

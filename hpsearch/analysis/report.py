@@ -26,6 +26,7 @@ from hpsearch.store.schema import (
     TRIAL_MACS,
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
+    TRIAL_REACHED,
     TRIAL_REASON,
     TRIAL_RETRY_OF,
     TRIAL_STD,
@@ -34,6 +35,7 @@ from hpsearch.text import format_params
 
 _MIN_COMPLETE_FOR_IMPORTANCES = 5  # fANOVA over fewer trials ranks noise
 COMPARED = 10  # the top trials compared with the best, fold by fold
+_ENDS = ((0, "_low"), (1, "_high"))  # a 95% interval's ends (final test: bootstrap over the test rows)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class Report:
     comparison: pd.DataFrame | None  # the top trials (and the simplest) against the best; None: see notes
     choice: Choice | None  # every complete trial against the best, and the one-SE choice
     importances: pd.DataFrame | None  # param, importance; None: see notes
-    final_test: pd.DataFrame | None  # test-split results, oldest first; None: never tested
+    final_test: pd.DataFrame | None  # test-split results with 95% intervals, oldest first; None: never tested
+    curves: pd.DataFrame | None  # trial, state, epoch, value: mean validation metric after each epoch
     test_evaluations: int  # how many times final-test has used the test split
     notes: dict[str, str]  # section -> the sentence shown where its table is missing
 
@@ -64,6 +67,7 @@ class Report:
             "comparison": self.comparison,
             "importances": self.importances,
             "final_test": self.final_test,
+            "learning_curves": self.curves,
         }
         return tables | {stem: df for stem, df in optional.items() if df is not None}
 
@@ -117,6 +121,7 @@ def build_report(
         choice=choice,
         importances=importances,
         final_test=_final_tests(entries, params) if entries else None,
+        curves=learning_curves(trials, defn),
         test_evaluations=max((int(e.get("n_test_evaluations", 0)) for e in entries), default=0) or len(entries),
         notes=notes,
     )
@@ -173,12 +178,21 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tupl
             row[f"{name}_mean"], row[f"{name}_std"] = mean.get(name), std.get(name)
         row["n_params"] = t.user_attrs.get(TRIAL_PARAMS_COUNT)
         row["duration_s"] = None if t.duration is None else round(t.duration.total_seconds(), 3)
+        row["reached"] = _reached(t.user_attrs.get(TRIAL_REACHED))
         row |= {p: t.params.get(p) for p in params}
         row["reason"] = t.user_attrs.get(TRIAL_REASON) or _retry_note(t, retried)
         rows.append(row)
     columns = ["trial", "state", "folds", *(f"{n}_{s}" for n in figures for s in ("mean", "std"))]
-    columns += ["n_params", "duration_s", *params, "reason"]
+    columns += ["n_params", "duration_s", "reached", *params, "reason"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _reached(reached: dict[str, int] | None) -> str | None:
+    """How far a trial got: ``wave 1/3, epoch 4/10`` (``epoch 4/10`` without waves)."""
+    if not reached:
+        return None
+    epoch = f"epoch {reached['epoch']}/{reached['epochs']}"
+    return epoch if reached["waves"] == 1 else f"wave {reached['wave']}/{reached['waves']}, {epoch}"
 
 
 def _retry_note(t: FrozenTrial, retried: dict[int, int]) -> str | None:
@@ -256,10 +270,41 @@ def _importances(study: optuna.Study, n_complete: int, seed: int, notes: dict[st
     return pd.DataFrame({"param": list(values), "importance": [float(v) for v in values.values()]})
 
 
+def learning_curves(trials: list[FrozenTrial], defn: Definition) -> pd.DataFrame | None:
+    """Each trial's mean validation score after each epoch, as its objective reported it.
+
+    The pruners see the mean over the K folds at step = epoch; Wilcoxon sees each fold at
+    step = epoch x K + fold, whose K values are averaged here. None when no trial reported
+    (``--pruner none`` scores the last epoch only).
+    """
+    rows = []
+    folds = defn.cv.folds
+    for t in trials:
+        values = t.intermediate_values
+        if not values:
+            continue
+        epochs = int(t.params.get("epochs", defn.train.epochs))
+        per_fold = max(values) + 1 > epochs  # Wilcoxon's steps: K per epoch
+        by_epoch: dict[int, list[float]] = {}
+        for step, value in values.items():
+            by_epoch.setdefault(step // folds if per_fold else step, []).append(value)
+        for epoch, scores in sorted(by_epoch.items()):
+            if not per_fold or len(scores) == folds:
+                rows.append(
+                    {
+                        "trial": t.number,
+                        "state": STATE_WORDS[t.state],
+                        "epoch": epoch + 1,
+                        "value": sum(scores) / len(scores),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["trial", "state", "epoch", "value"]) if rows else None
+
+
 def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for i, entry in enumerate(entries):
-        test, chosen = entry.get("test") or {}, entry.get("params") or {}
+        test, chosen, ci = entry.get("test") or {}, entry.get("params") or {}, entry.get("test_ci") or {}
         rows.append(
             {
                 "run": i + 1,
@@ -267,8 +312,10 @@ def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.D
                 "created": entry.get("created"),
                 "n_test_evaluations": entry.get("n_test_evaluations"),
                 **{f"test_{n}": test.get(n) for n in FIGURES},
+                **{f"test_{n}_ci{end}": (ci.get(n) or [None, None])[i] for n in FIGURES for i, end in _ENDS},
                 **{p: chosen.get(p) for p in params},
             }
         )
-    columns = ["run", "trial", "created", "n_test_evaluations", *(f"test_{n}" for n in FIGURES), *params]
+    figures = [c for n in FIGURES for c in (f"test_{n}", f"test_{n}_ci_low", f"test_{n}_ci_high")]
+    columns = ["run", "trial", "created", "n_test_evaluations", *figures, *params]
     return pd.DataFrame(rows, columns=columns)

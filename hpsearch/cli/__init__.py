@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
-from hpsearch.cli import final_test, report, study  # noqa: F401 - each registers its command
+from hpsearch.cli import final_test, report, studies, study, use  # noqa: F401 - each registers its command
 from hpsearch.cli.common import app, err, show_warnings, stdout
 
 __all__ = ["app", "main", "run"]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from hpsearch.version import __version__
+
+        stdout.print(f"hpsearch {__version__}", markup=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
     """Search MLP hyperparameters with Optuna, score every trial by K-fold cross-validation."""
 
 

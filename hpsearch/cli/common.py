@@ -27,6 +27,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+StorageOption = Annotated[
+    str, typer.Option(help="Optuna storage URL or SQLite file (study.db, postgresql://user:pw@host/db).")
+]
 StudyNameOption = Annotated[str | None, typer.Option(help="Study to read (default: the only one in the storage).")]
 
 

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.cli.common import Debug, StudyNameOption, app, err, guarded, stdout
+from hpsearch.cli.common import Debug, StorageOption, StudyNameOption, app, err, guarded, stdout
 from hpsearch.config import Device
 
 
 @app.command("final-test")
 def final_test(
     which: Annotated[str, typer.Argument(help="best, simplest (fewest params within 1 SE), or trial number.")] = "best",
-    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
+    storage: StorageOption = "sqlite:///study.db",
     study_name: StudyNameOption = None,
     out: Annotated[Path | None, typer.Option(help="Folder (default: reports/<study-name>/final-test/).")] = None,
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",

@@ -10,7 +10,8 @@ import typer
 from hpsearch.cli.common import Debug, StudyNameOption, app, guarded, stdout
 
 StorageOption = Annotated[
-    str | None, typer.Option(help="Optuna storage URL; overrides PATH (e.g. postgresql://user:pw@host/db).")
+    str | None,
+    typer.Option(help="Optuna storage URL or SQLite file; overrides PATH (e.g. postgresql://user:pw@host/db)."),
 ]
 
 
@@ -20,21 +21,23 @@ def report(
     storage: StorageOption = None,
     study_name: StudyNameOption = None,
     out: Annotated[
-        Path | None, typer.Option(help="Folder for CSV/MD/HTML/PNG (default: reports/<study-name>/).")
+        Path | None,
+        typer.Option(help="Folder for CSV/MD/HTML/PNG (default: reports/<study-name>/; none with --format json)."),
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="Rows of the per-trial tables on the terminal.")] = 10,
     sort: Annotated[
         str | None, typer.Option(help="Column to sort the per-trial tables by (default: the metric).")
     ] = None,
     output_format: Annotated[
-        Literal["table", "json"], typer.Option("--format", help="table: terminal + files; json: stdout.")
+        Literal["table", "json"],
+        typer.Option("--format", help="table: terminal + files; json: stdout, files only with --out."),
     ] = "table",
     debug: Debug = False,
 ) -> None:
     """Report what a study found: loss apart from accuracy, precision, recall and F1."""
     from hpsearch.store import storage_url
 
-    url = storage or storage_url(str(path))
+    url = storage_url(storage or str(path))
     guarded(debug, lambda: _report(url, study_name, out, top, sort, output_format))
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpsearch.cli.common import Debug, app, fail, guarded, stdout
+from hpsearch.cli.common import Debug, StorageOption, app, fail, guarded, stdout
 from hpsearch.config import DatasetName, Device, Metric, Pruner, Sampler
 
 
@@ -32,8 +32,14 @@ def study(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")] = None,
     config: Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")] = None,
-    storage: Annotated[str, typer.Option(help="Optuna storage URL or SQLite file.")] = "sqlite:///study.db",
-    study_name: Annotated[str | None, typer.Option(help="Study name. (default: the data set's name)")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="section.key=value for any definition field (TOML value syntax); repeatable."),
+    ] = None,
+    storage: StorageOption = "sqlite:///study.db",
+    study_name: Annotated[
+        str | None, typer.Option(help="Study name. (default: the data set's name; a table's file stem)")
+    ] = None,
     timeout: Annotated[float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")] = None,
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
@@ -50,13 +56,18 @@ def study(
     """
 
     def build() -> Any:
-        from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
+        from hpsearch.api import run_config
         from hpsearch.search import WorkerConfig, available_cores
-        from hpsearch.store import storage_url
 
-        base = load_definition(config) if config is not None else Definition()
-        defn = with_overrides(
-            base,
+        run = run_config(
+            config,
+            storage=storage,
+            study_name=study_name,
+            trials=trials,
+            timeout=timeout,
+            device=device,
+            quiet=quiet,
+            sets=set_ or (),
             dataset=dataset,
             data=str(data) if data else None,
             target=target,
@@ -69,15 +80,6 @@ def study(
             pruner=pruner,
             seed=seed,
         )
-        run = RunConfig(
-            definition=defn,
-            storage=storage_url(storage),
-            study_name=study_name or defn.data.dataset,
-            trials=trials,
-            timeout=timeout,
-            device=device,
-            quiet=quiet,
-        )
         threads = max(1, available_cores() // jobs)
         return run, WorkerConfig(jobs=jobs, threads=threads, heartbeat=heartbeat, patience=storage_patience)
 
@@ -88,8 +90,9 @@ def study(
 def _run_study(cfg: Any, workers: Any) -> None:
     import optuna
 
+    from hpsearch.api import run_study
     from hpsearch.render.progress import LiveProgress, summary
-    from hpsearch.search import complete_trials, finished_trials, run_study
+    from hpsearch.search import complete_trials, finished_trials
     from hpsearch.store import redact
     from hpsearch.text import format_params
 
@@ -101,10 +104,10 @@ def _run_study(cfg: Any, workers: Any) -> None:
     live: LiveProgress | None = None if cfg.quiet else LiveProgress(stdout, metric)
     try:
         if live is None:
-            outcome = run_study(cfg, None, workers)
+            outcome = run_study(cfg, workers=workers)
         else:
             with live:
-                outcome = run_study(cfg, live, workers)
+                outcome = run_study(cfg, workers=workers, observer=live)
     except KeyboardInterrupt:
         message = f"interrupted: finished trials are kept in {where}; run the same command again to continue"
         raise fail(message, 130) from None

@@ -146,7 +146,15 @@ def load_definition(path: Path) -> Definition:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return definition_from_dict(raw, where=str(path))
+    return definition_from_dict(_paths_from(raw, path.parent), where=str(path))
+
+
+def _paths_from(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A relative ``data.path`` of a TOML file names a file beside it, wherever the command runs."""
+    data = raw.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("path"), str) or Path(data["path"]).is_absolute():
+        return raw
+    return {**raw, "data": {**data, "path": str(folder / data["path"])}}
 
 
 def stored_definition(raw: Mapping[str, Any]) -> Definition:

@@ -11,7 +11,8 @@ Optimizer = Literal["sgd", "adam", "adagrad", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "loss"]
 Sampler = Literal["tpe", "random"]
-Pruner = Literal["none", "median", "hyperband", "wilcoxon"]
+Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
+RaceRule = Literal["forgiving", "paired"]
 Device = Literal["auto", "cpu", "cuda"]
 DatasetName = Literal["mnist-5k", "digits", "fashion-mnist", "mnist", "table"]
 
@@ -23,6 +24,7 @@ FIGURES = ("loss", *METRIC_NAMES)  # what every fold stores: the loss first, the
 INT_FIELDS = ("depth", "width", "batch_size", "epochs")  # TrainConfig fields that are whole numbers
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
+RACE_RULES: tuple[str, ...] = get_args(RaceRule)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the user's
 OFFICIAL_SPLIT = ("fashion-mnist", "mnist")  # data sets with a test split of their own: no hold-out
@@ -84,6 +86,10 @@ class PrunerConfig:
     p_threshold: float = 0.1  # wilcoxon: prune when a trial is worse than the best at this p-value
     startup_steps: int = 2  # wilcoxon: fold-epochs a trial always runs
     reduction_factor: int = 3  # hyperband: 1/reduction_factor of the trials go on at each rung
+    # race: folds trained together per wave (a CPU's cores); after each wave but the last, a trial
+    # the rule says cannot win stops; within a wave the median pruner above works on the epochs
+    wave_folds: int = 2
+    race_rule: RaceRule = "forgiving"  # forgiving: the mean of its folds below the best's worst fold
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from hpsearch.config import METRIC_NAMES
 from hpsearch.errors import ConfigError
 from hpsearch.render.tables import rich_table
 from hpsearch.text import format_value, mean_std
+from hpsearch.training.bundle import save_bundle
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -35,13 +36,16 @@ def prepare_folder(folder: Path) -> Path:
 
 
 def write_final_test(folder: Path, result: FinalTest) -> None:
-    """``model.pt`` (a ``state_dict``), ``final_test.json``, ``per_class.csv`` and ``confusion_matrix.png``.
+    """``model.safetensors`` (the self-describing bundle ``hpsearch predict`` and ``load_model`` read),
+    ``model.pt`` (a bare ``state_dict``), ``final_test.json``, ``per_class.csv`` and ``confusion_matrix.png``.
 
     Raises:
         ConfigError: the folder cannot be written.
     """
     model, doc, scores = result.model, result.doc, result.scores
     try:
+        if result.header is not None and result.shift is not None and result.scale is not None:
+            save_bundle(folder / "model.safetensors", model, result.header, result.shift, result.scale)
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / "model.pt")
         (folder / "final_test.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         with (folder / "per_class.csv").open("w", newline="", encoding="utf-8") as f:
@@ -72,10 +76,13 @@ def show_final_test(console: Console, doc: dict[str, Any], folder: Path) -> None
         markup=False,
     )
     params = [(k, format_value(v)) for k, v in doc["params"].items()]
-    test_vs_cv = ("test", "CV mean ± std")
-    loss_row = ["loss", f"{loss['test']:.4f}", mean_std(loss["cv_mean"], loss["cv_std"])]
+    test_vs_cv = ("test", "test 95% interval", "CV mean ± std")
+    loss_ci = _interval(loss.get("test_ci"))
+    loss_row = ["loss", f"{loss['test']:.4f}", loss_ci, mean_std(loss["cv_mean"], loss["cv_std"])]
+    cis = metrics.get("test_ci", {})
     metric_rows = [
-        [k, f"{metrics['test'][k]:.4f}", mean_std(metrics["cv_mean"][k], metrics["cv_std"][k])] for k in METRIC_NAMES
+        [k, f"{metrics['test'][k]:.4f}", _interval(cis.get(k)), mean_std(metrics["cv_mean"][k], metrics["cv_std"][k])]
+        for k in METRIC_NAMES
     ]
     class_rows = [
         [row["class"], *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")), str(row["support"])]
@@ -87,4 +94,14 @@ def show_final_test(console: Console, doc: dict[str, Any], folder: Path) -> None
     console.print(rich_table(metrics_df, "metrics (macro average over classes)"))
     classes_df = pd.DataFrame(class_rows, columns=["class", "precision", "recall", "f1", "support"])
     console.print(rich_table(classes_df, "per class on the test split"))
-    console.print(f"wrote model.pt, final_test.json, per_class.csv and confusion_matrix.png to {folder}", markup=False)
+    wilson = (doc.get("intervals") or {}).get("accuracy_wilson")
+    if wilson:
+        console.print(f"95% intervals: bootstrap over the test rows; accuracy by Wilson's score: {_interval(wilson)}")
+    written = "model.safetensors, model.pt, final_test.json, per_class.csv and confusion_matrix.png"
+    console.print(f"wrote {written} to {folder}", markup=False)
+
+
+def _interval(pair: list[float | None] | None) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return ""
+    return f"[{pair[0]:.4f}, {pair[1]:.4f}]"

@@ -35,6 +35,8 @@ _OPTIONAL_FILES = {  # written only when their section exists; a stale copy woul
     "importances.png",
     "metric_vs_width.png",
     "metric_vs_depth.png",
+    "learning_curves.csv",
+    "learning_curves.png",
 }
 _CSS = """body{font-family:system-ui,sans-serif;color:#222;max-width:75rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
@@ -81,6 +83,10 @@ def _draw(report: Report, study: optuna.Study, folder: Path) -> Pictures:
 
     per_trial = "loss" if report.metric == "loss" else "metrics"
     pictures: Pictures = {per_trial: [], "importances": [], "comparison": draw_choice(report, folder)}
+    if report.curves is not None:
+        _curves(report.curves, report.metric).savefig(folder / "learning_curves.png", dpi=100)
+        caption = f"Mean validation {report.metric} after each epoch: complete trials (left), pruned (right)"
+        pictures["learning_curves"] = [("learning_curves.png", caption)]
     frame = getattr(report, per_trial)
     done = frame[frame["state"] == "complete"]
     if done.empty:
@@ -117,6 +123,28 @@ def _against(done: pd.DataFrame, metric: str, param: str) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel=param, ylabel=f"CV mean {metric} ± std", title=f"{metric} against {param}")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def _curves(curves: pd.DataFrame, metric: str) -> Figure:
+    """Complete and pruned trials side by side, one line per trial, on one scale."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)  # one scale: a pruned curve ends where it was stopped
+    for ax, state in zip(axes, ("complete", "pruned"), strict=True):
+        shown = curves[curves["state"] == state]
+        for _, trial in shown.groupby("trial"):
+            ax.plot(
+                trial["epoch"],
+                trial["value"],
+                marker=".",
+                alpha=0.7,
+                color="tab:blue" if state == "complete" else "tab:red",
+            )
+        n = shown["trial"].nunique()
+        ax.set(xlabel="epoch", title=f"{state} trials ({n})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"mean validation {metric} over the folds")
     return fig
 
 

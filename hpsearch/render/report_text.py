@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.text import Text
 
 from hpsearch.analysis.report import Report
+from hpsearch.config import FIGURES
 from hpsearch.render.choice import choice_json, choice_sentences
-from hpsearch.render.tables import display, native, records, rich_table
+from hpsearch.render.tables import cell, display, native, records, rich_table
+from hpsearch.text import format_params, missing
 
 TITLES = {
     "summary": "Summary",
@@ -20,6 +22,7 @@ TITLES = {
     "best_trial_folds": "Best trial, fold by fold (validation folds)",
     "comparison": "Is the best really the best? The top trials against the best on the same folds",
     "importances": "Parameter importances (fANOVA over the complete trials)",
+    "learning_curves": "Learning curves: mean validation score over the folds after each epoch",
     "final_test": "Final test: results on the TEST split, not cross-validation",
 }
 
@@ -34,9 +37,11 @@ def print_report(report: Report, console: Console, *, top: int, folder: Path, fi
             shown = shown.drop(columns="params", errors="ignore")
         console.print(rich_table(shown, f"{TITLES[stem]}: {len(shown)} of {n} trials by {report.ordered_by}"))
     for stem, title, df, sentences in sections(report):
-        if stem in ("summary", "loss", "metrics"):
-            continue  # shown above, cut to the top rows
-        if df is not None:
+        if stem in ("summary", "loss", "metrics", "learning_curves"):
+            continue  # shown above, cut to the top rows; the curves are a picture in the files
+        if stem == "final_test" and report.final_test is not None:
+            _print_final_tests(report.final_test, report.params, console, title)
+        elif df is not None:
             console.print(rich_table(df, title))
         for sentence in sentences:
             console.print(Text(sentence, style="bold" if stem == "final_test" else ""))
@@ -44,8 +49,24 @@ def print_report(report: Report, console: Console, *, top: int, folder: Path, fi
     console.print(Text(f"report written to {folder}/ (report.html, report.md, {counts})"))
 
 
-def to_json(report: Report, folder: Path, files: list[Path]) -> str:
-    """The whole report as one JSON document; missing and non-finite figures are null."""
+def _print_final_tests(tests: pd.DataFrame, params: tuple[str, ...], console: Console, title: str) -> None:
+    """One narrow table per final test: each figure, its value and its 95% interval."""
+    console.print(Text(title, style="bold"))
+    for row in tests.to_dict(orient="records"):
+        chosen = format_params({p: row[p] for p in params if not missing(row.get(p))})
+        rows = [
+            [name, cell(row[f"test_{name}"]), cell(row[f"test_{name}_ci_low"]), cell(row[f"test_{name}_ci_high"])]
+            for name in FIGURES
+        ]
+        frame = pd.DataFrame(rows, columns=["figure", "test", "95% low", "95% high"])
+        heading = f"run {row['run']}: trial {row['trial']} ({chosen}), {row['created']}"
+        console.print(rich_table(frame, heading))
+
+
+def to_json(report: Report, folder: Path | None, files: list[Path]) -> str:
+    """The whole report as one JSON document; missing and non-finite figures are null.
+
+    ``folder`` None: no files were written (``out_dir`` is null)."""
     tables = report.tables()
     doc = {
         "study": report.study_name,
@@ -57,7 +78,7 @@ def to_json(report: Report, folder: Path, files: list[Path]) -> str:
         "choice": choice_json(report.choice),
         "test_evaluations": report.test_evaluations,
         "notes": report.notes,
-        "out_dir": str(folder),
+        "out_dir": None if folder is None else str(folder),
         "files": [p.name for p in files],
     }
     return json.dumps(doc, allow_nan=False)
@@ -74,10 +95,17 @@ def _test_note(report: Report) -> str:
 def sections(report: Report) -> list[tuple[str, str, pd.DataFrame | None, list[str]]]:
     """(stem, title, display table or None, sentences) for every section to show, in order."""
     tables = report.tables()
-    sections = []
+    sections: list[tuple[str, str, pd.DataFrame | None, list[str]]] = []
     for stem, title in TITLES.items():
         if stem == "final_test" and stem not in tables:
             continue  # never tested: the test split stays out of the report
+        if stem == "learning_curves":  # a picture; its rows (trials x epochs) are in learning_curves.csv
+            if stem in tables:
+                sentences = [
+                    "Complete and pruned trials drawn apart; a pruned trial's curve ends where it was stopped."
+                ]
+                sections.append((stem, title, None, sentences))
+            continue
         sentences = [report.notes[stem]] if stem in report.notes else []
         if stem in ("loss", "metrics"):
             sentences.append(f"Ordered by {report.ordered_by}; pruned trials show the folds they reached.")

@@ -39,13 +39,21 @@ def cell(value: Any) -> str:
 
 
 def display(df: pd.DataFrame, params: tuple[str, ...], *, short: bool = False) -> pd.DataFrame:
-    """Strings for people: ``mean ± std`` in one column, the parameters on one line."""
+    """Strings for people: ``mean ± std`` in one column, ``value [low, high]`` in one column (an
+    interval's ``_ci_low`` and ``_ci_high``), the parameters on one line."""
     columns: dict[str, list[str]] = {}
     names = [str(c) for c in df.columns]
     for col in names:
         base = col.removesuffix("_mean").removesuffix("_std")
         paired = f"{base}_mean" in names and f"{base}_std" in names
-        if paired and col.endswith("_mean"):
+        if col.endswith(("_ci_low", "_ci_high")) and col.rsplit("_ci_", 1)[0] in names:
+            continue  # shown with its figure
+        if f"{col}_ci_low" in names and f"{col}_ci_high" in names:
+            ends = zip(df[col], df[f"{col}_ci_low"], df[f"{col}_ci_high"], strict=True)
+            columns[col] = [
+                cell(v) if missing(lo) or missing(hi) else f"{v:.4f} [{lo:.4f}, {hi:.4f}]" for v, lo, hi in ends
+            ]
+        elif paired and col.endswith("_mean"):
             columns[base] = [mean_std(m, s) for m, s in zip(df[col], df[f"{base}_std"], strict=True)]
         elif col in params and "params" not in columns:
             rows = df[[p for p in params if p in names]].to_dict(orient="records")

@@ -37,7 +37,7 @@ def make_sampler(cfg: SamplerConfig, seed: int, number: int) -> optuna.samplers.
 def make_pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
     """The pruner: median and Hyperband see the mean validation score over all K folds after each
     epoch; Wilcoxon sees each fold's score after each epoch as a paired instance (see objective.py)."""
-    if cfg.name == "median":
+    if cfg.name in ("median", "race"):  # the race stops trials between waves itself (race.py)
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)
     if cfg.name == "hyperband":
         return optuna.pruners.HyperbandPruner(

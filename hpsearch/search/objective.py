@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial
 from hpsearch.config import RunConfig
 from hpsearch.data import Dataset
 from hpsearch.errors import TrainingDiverged
+from hpsearch.search.race import plan_waves, verdict
 from hpsearch.search.space import suggest
 from hpsearch.search.workers import stop_point
 from hpsearch.store.schema import (
@@ -26,6 +27,7 @@ from hpsearch.store.schema import (
     TRIAL_MACS,
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
+    TRIAL_REACHED,
     TRIAL_REASON,
     TRIAL_STD,
     TRIAL_WORKER,
@@ -65,31 +67,62 @@ class Objective:
         trial.set_user_attr(TRIAL_MACS, count_macs(*sizes))
         if self.observer is not None:
             self.observer.trial_started(trial.number, trial.params)
-        metric, folds = self.defn.metric, len(self.splits)
+        metric, folds, epochs = self.defn.metric, len(self.splits), train.epochs
+        racing = self.pruner == "race"
+        waves = plan_waves(folds, self.defn.pruner.wave_folds) if racing else [list(range(folds))]
+        done: dict[int, dict[str, float]] = {}  # the figures of the folds of finished waves
 
-        def on_epoch(epoch: int, losses: list[float], figures: list[dict[str, float]] | None) -> None:
+        def on_epoch(step: int, losses: list[float], figures: list[dict[str, float]] | None) -> None:
             stop_point()  # Ctrl-C ends the trial here, between two epochs
+            wave, epoch = divmod(step, epochs)
             if self.observer is not None:
                 self.observer.epoch_done(epoch, losses)
             if figures is None:
                 return
-            _save_folds(trial, figures)  # a pruned trial keeps the figures it reached
+            now = done | dict(zip(waves[wave], figures, strict=True))
+            _save_folds(trial, [now[k] for k in sorted(now)])  # a pruned trial keeps the figures it reached
+            trial.set_user_attr(
+                TRIAL_REACHED, {"wave": wave + 1, "waves": len(waves), "epoch": epoch + 1, "epochs": epochs}
+            )
             scores = [f[metric] for f in figures]
             if not all(math.isfinite(v) for v in scores):
                 raise TrainingDiverged(f"validation {metric} is not finite after epoch {epoch + 1}")
             if self.pruner == "wilcoxon":  # paired instances: fold k after epoch e is step e*K + k
                 for k, value in enumerate(scores):
                     trial.report(value, step=epoch * folds + k)
-            else:  # the mean over all K folds after epoch e: step e means the same in every trial
-                trial.report(sum(scores) / folds, step=epoch)
-            if epoch < train.epochs - 1 and trial.should_prune():
-                reason = f"pruned after epoch {epoch + 1}/{train.epochs}: mean {metric} {sum(scores) / folds:.4f}"
+            else:  # the mean over the (wave's) folds after the epoch: a step means the same in every trial
+                trial.report(sum(scores) / len(scores), step=step)
+            if epoch < epochs - 1 and trial.should_prune():
+                where = f"wave {wave + 1}/{len(waves)}, " if racing else ""
+                mean = sum(scores) / len(scores)
+                reason = f"pruned after {where}epoch {epoch + 1}/{epochs}: mean {metric} {mean:.4f}"
+                trial.set_user_attr(TRIAL_REASON, reason)
+                raise optuna.TrialPruned(reason)
+
+        def on_wave(wave: int, trained: list[int], figures: list[dict[str, float]]) -> None:
+            done.update(zip(trained, figures, strict=True))
+            best = _incumbent(trial.study)
+            reason = verdict(
+                self.defn.pruner,
+                metric,
+                [f[metric] for f in figures],
+                trained,
+                [] if best is None else [f[metric] for f in best.user_attrs.get(TRIAL_FOLDS, [])],
+                maximize=self.defn.direction == "maximize",
+            )
+            if reason is not None:
                 trial.set_user_attr(TRIAL_REASON, reason)
                 raise optuna.TrialPruned(reason)
 
         try:
             result = cross_validate(
-                self.train_split, self.splits, train, on_epoch=on_epoch, score_every_epoch=self.pruner != "none"
+                self.train_split,
+                self.splits,
+                train,
+                on_epoch=on_epoch,
+                score_every_epoch=self.pruner != "none",
+                waves=waves,
+                on_wave=on_wave if racing else None,
             )
             _save_folds(trial, result.folds)
             stop_point()  # Ctrl-C after the last epoch still ends the trial failed, as asked
@@ -100,6 +133,14 @@ class Objective:
             trial.set_user_attr(TRIAL_REASON, f"diverged: validation {metric} is {result.mean[metric]}")
             raise optuna.TrialPruned(f"diverged: validation {metric} is {result.mean[metric]}")
         return result.mean[metric]
+
+
+def _incumbent(study: optuna.Study) -> FrozenTrial | None:
+    """The best complete trial, with a figure for every fold, or None before the first."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
 
 
 def _save_folds(trial: optuna.Trial, folds: list[dict[str, float]]) -> None:

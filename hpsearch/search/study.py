@@ -10,6 +10,7 @@ training split only: ``load_training`` hashes the test rows into the fingerprint
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -162,6 +163,7 @@ def open_study(
             study.set_user_attr(STUDY_DEFINITION, defn.to_dict())
             study.set_user_attr(STUDY_DATA, data)
             study.set_user_attr(STUDY_VERSIONS, library_versions())
+            _name_objective(study, defn.metric)
             return study
     _check_same(cfg, stored, study.user_attrs.get(STUDY_DATA, {}), data)
     _check_versions(cfg, study.user_attrs.get(STUDY_VERSIONS))
@@ -178,6 +180,13 @@ def _check_versions(cfg: RunConfig, stored: dict[str, str] | None) -> None:
             cfg.study_name,
             ", ".join(differ),
         )
+
+
+def _name_objective(study: optuna.Study, metric: str) -> None:
+    """Label the objective ``cv_<metric>`` for optuna-dashboard and ``study.metric_names``."""
+    with warnings.catch_warnings():  # experimental in Optuna since 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"cv_{metric}"])
 
 
 def _check_same(cfg: RunConfig, stored: dict[str, Any], stored_data: dict[str, Any], data: dict[str, Any]) -> None:

@@ -19,7 +19,15 @@ import sqlalchemy
 import sqlalchemy.exc
 
 from hpsearch.store.patience import patiently
-from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_MEAN, TRIAL_REASON, TRIAL_RETRY_OF, TRIAL_STD, TRIAL_WORKER
+from hpsearch.store.schema import (
+    TRIAL_FOLDS,
+    TRIAL_MEAN,
+    TRIAL_REACHED,
+    TRIAL_REASON,
+    TRIAL_RETRY_OF,
+    TRIAL_STD,
+    TRIAL_WORKER,
+)
 
 MAX_RETRY = 2  # a trial that took down two workers is more likely the cause than the victim
 GRACE_BEATS = 3  # missed heartbeats before a running trial counts as lost; one late beat is not a death
@@ -85,7 +93,7 @@ class RetryStale:
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        dropped = (TRIAL_FOLDS, TRIAL_MEAN, TRIAL_STD, TRIAL_REASON, TRIAL_WORKER)
+        dropped = (TRIAL_FOLDS, TRIAL_MEAN, TRIAL_STD, TRIAL_REASON, TRIAL_REACHED, TRIAL_WORKER)
         attrs = {k: v for k, v in trial.user_attrs.items() if k not in dropped}
         trial.user_attrs = {**attrs, TRIAL_RETRY_OF: trial.number}  # a copy: Optuna deep-copies it for us
         self._retry(study, trial)

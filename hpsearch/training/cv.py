@@ -17,7 +17,7 @@ from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
 from hpsearch.data import Dataset
 from hpsearch.errors import ConfigError
 from hpsearch.training.evaluate import as_tensors, evaluate
-from hpsearch.training.folds import fit_folds
+from hpsearch.training.folds import WaveCallback, fit_folds
 from hpsearch.training.metrics import classification_metrics
 from hpsearch.training.model import StackedMLP
 from hpsearch.training.trainer import EpochCallback
@@ -78,6 +78,8 @@ def cross_validate(
     *,
     on_epoch: EpochCallback | None = None,
     score_every_epoch: bool = False,
+    waves: list[list[int]] | None = None,
+    on_wave: WaveCallback | None = None,
 ) -> CVResult:
     """Train one model per fold on the other folds and score it on its own, all K side by side (``fit_folds``).
 
@@ -88,9 +90,10 @@ def cross_validate(
         on_epoch: called after every epoch with the per-fold training losses and, when
             ``score_every_epoch``, the per-fold validation figures (a pruner may raise here).
         score_every_epoch: evaluate the validation folds after every epoch, not only the last.
+        waves, on_wave: train the folds in waves, with a say after each (see ``folds.fit_folds``).
 
     Returns:
-        Loss, accuracy, precision, recall and F1 on every validation fold after the last epoch.
+        Loss, accuracy, precision, recall and F1 on every validation fold trained, after its last epoch.
     """
     x, y, folds, val = _fold_tensors(train_split, splits, train.device)
     n_classes = train_split.n_classes
@@ -99,7 +102,10 @@ def cross_validate(
         loss, pred = evaluate(model, *val[k])
         return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes)}
 
-    figures = fit_folds(x, y, folds, n_classes, train, score, on_epoch=on_epoch, score_every_epoch=score_every_epoch)
+    figures = fit_folds(
+        x, y, folds, n_classes, train, score,
+        on_epoch=on_epoch, score_every_epoch=score_every_epoch, waves=waves, on_wave=on_wave,
+    )  # fmt: skip
     return CVResult(figures)
 
 

@@ -42,6 +42,9 @@ def fit_stacked(
     return trainer.model().train()
 
 
+WaveCallback = Callable[[int, list[int], list[dict[str, float]]], None]  # (wave, its folds, figures so far)
+
+
 def fit_folds(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -53,6 +56,8 @@ def fit_folds(
     on_epoch: EpochCallback | None = None,
     score_every_epoch: bool = False,
     stacked: bool | None = None,
+    waves: list[list[int]] | None = None,
+    on_wave: WaveCallback | None = None,
 ) -> list[dict[str, float]]:
     """Train K fold-models (model k on rows ``folds[k]``, fold k's seed stream) and score each.
 
@@ -64,38 +69,72 @@ def fit_folds(
         cfg: the trial's training configuration.
         score: fold k's validation figures, given fold k's model; may run in a worker thread.
         on_epoch: called after every epoch, in the calling thread, with the per-fold training
-            losses and, when ``score_every_epoch``, the per-fold figures; it may raise to stop.
+            losses and, when ``score_every_epoch``, the per-fold figures, of the folds of the
+            current wave; the epoch counts on across waves (wave w's epoch e is w*E + e); it
+            may raise to stop.
         score_every_epoch: score every epoch, not only the last.
         stacked: train the K models stacked, or one model at a time per thread; default
             ``trains_stacked(x.device)``.
+        waves: the folds to train together, wave after wave (each wave to its last epoch
+            before the next starts); default one wave of all K.
+        on_wave: called after each wave but the last with its index, the folds trained so far
+            and their figures, in that order; it may raise to stop.
 
     Returns:
-        Each fold's figures after the last epoch.
+        The figures after the last epoch of every fold trained, in fold order.
 
     Raises:
         TrainingDiverged: a fold's training loss is NaN or infinite after an epoch.
     """
+    plan = waves or [list(range(len(folds)))]
+    done: dict[int, dict[str, float]] = {}
+    for w, wave in enumerate(plan):
+        figures = _fit_wave(x, y, folds, wave, n_classes, cfg, score, w, on_epoch, score_every_epoch, stacked)
+        done |= dict(zip(wave, figures, strict=True))
+        if on_wave is not None and w < len(plan) - 1:
+            trained = sorted(done)
+            on_wave(w, trained, [done[k] for k in trained])
+    return [done[k] for k in sorted(done)]
+
+
+def _fit_wave(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    folds: list[torch.Tensor],
+    wave: list[int],
+    n_classes: int,
+    cfg: TrainConfig,
+    score: FoldScore,
+    w: int,
+    on_epoch: EpochCallback | None,
+    score_every_epoch: bool,
+    stacked: bool | None,
+) -> list[dict[str, float]]:
+    """Train the folds of one wave to their last epoch; their figures, in the wave's order."""
 
     def scored(epoch: int) -> bool:
         return score_every_epoch or epoch == cfg.epochs - 1
 
+    def score_fold(i: int, model: StackedMLP) -> dict[str, float]:
+        return score(wave[i], model)
+
+    seeds = [derive(cfg.seed, "train", k) for k in wave]
+    steps = steps_per_epoch(max(len(f) for f in folds), cfg.batch_size)  # every fold takes as many
     figures: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
         if trains_stacked(x.device) if stacked is None else stacked:
-            epochs = _stacked(Trainer(x, y, folds, n_classes, cfg), score, scored)
+            trainer = Trainer(x, y, [folds[k] for k in wave], n_classes, cfg, steps, seeds)
+            epochs = _stacked(trainer, score_fold, scored)
         else:
-            workers = max(1, min(len(folds), torch.get_num_threads()))
+            workers = max(1, min(len(wave), torch.get_num_threads()))
             stack.enter_context(_threads_per_worker(workers))
             # the trainers seed torch's global generator for their initial weights: in this thread only
-            steps = steps_per_epoch(max(len(f) for f in folds), cfg.batch_size)  # as many as stacked takes
-            trainers = [
-                Trainer(x, y, [f], n_classes, cfg, steps, [derive(cfg.seed, "train", k)]) for k, f in enumerate(folds)
-            ]
-            epochs = stack.enter_context(closing(_interleave(trainers, cfg, score, scored, workers)))
+            trainers = [Trainer(x, y, [folds[k]], n_classes, cfg, steps, [s]) for k, s in zip(wave, seeds, strict=True)]
+            epochs = stack.enter_context(closing(_interleave(trainers, cfg, score_fold, scored, workers)))
         for epoch, losses, figs in epochs:
             figures = figs or figures
             if on_epoch is not None:
-                on_epoch(epoch, losses, figs if score_every_epoch else None)
+                on_epoch(w * cfg.epochs + epoch, losses, figs if score_every_epoch else None)
     return figures
 
 

@@ -193,7 +193,7 @@ def test_changed_data_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the data differ") and "fingerprint" in lines[0]
     assert not (tmp_path / "b").exists()
-    assert len(_study(db, "table").user_attrs[STUDY_FINAL_TESTS]) == 1
+    assert len(_study(db, "digits").user_attrs[STUDY_FINAL_TESTS]) == 1  # the file digits.csv
 
 
 def _write_table(path: Path, pixels: np.ndarray, labels: np.ndarray) -> None:

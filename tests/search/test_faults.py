@@ -23,7 +23,7 @@ Faults, exit codes and the lines users see (URL passwords print as ***):
 - another search space, exit 2: "error: study 'digits' in ... was created with space=[...];
   this run asks for space=[...]: run it with the same options, or start a new study with
   --study-name"
-- other data (a changed CSV), exit 2: "error: study 'table' was run on other data (N + M rows,
+- other data (a changed CSV), exit 2: "error: study 't' was run on other data (N + M rows,
   fingerprint ...); these data have ..."
 - ``--jobs 2`` on in-memory SQLite, exit 2: "error: --jobs 2 needs a storage that several
   processes share, but got sqlite:///:memory:"
@@ -199,7 +199,7 @@ def test_bad_input_at_the_start(
     data = _table(place) if case == "other data" else ["--dataset", "digits"]
     first = ["--folds", "3", "--epochs", "1", "--pruner", "none", "--quiet", "--storage", place.url]
     assert run_cli("study", *data, *first, "--trials", "2") == 0
-    name = "table" if case == "other data" else "digits"
+    name = "t" if case == "other data" else "digits"  # a table study is named after its file, t.csv
     before = trials(place.url, name)
     capsys.readouterr()
 

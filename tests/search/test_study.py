@@ -101,7 +101,7 @@ def test_table_file_with_string_labels(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     args = ("--data", tmp_path / "parity.csv", "--target", "kind", "--folds", "3", "--epochs", "1", "--quiet")
     assert run_cli("study", *args, "--trials", "2", "--storage", f"sqlite:///{db}") == 0
-    study = _load(db, "table")
+    study = _load(db, "parity")  # a table study is named after its file
     assert study.user_attrs[STUDY_DATA]["classes"] == ["even", "odd"]
     assert len(_complete(study)) == 2
 

@@ -1,0 +1,102 @@
+"""The race over folds: raced-out trials end pruned with their folds and reason; complete ones have all K."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from hpsearch.config import PrunerConfig
+from hpsearch.search.race import plan_waves, verdict
+from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_REACHED, TRIAL_REASON
+from tests.conftest import run_cli
+
+# digits, 3 folds in waves of 2 ([0, 1], then [2]), 2 epochs; the median pruner never acts
+# (startup_trials = 100), so what stops a trial here is the race. With seed 10 the random sampler
+# draws lr 0.01, 0.01, 1e-6, 1e-6, 0.01, 0.01, 1e-6, 1e-6: trials with 1e-6 cannot learn.
+_DEFINITION = """seed = 10
+sampler = 'random'
+[data]
+dataset = 'digits'
+[cv]
+folds = 3
+[train]
+epochs = 2
+[pruner]
+name = '{pruner}'
+startup_trials = 100
+wave_folds = 2
+[space]
+optimizer = {{ choices = ['adam'] }}
+lr = {{ choices = {lrs} }}
+depth = {{ low = 1, high = 1 }}
+width = {{ low = 32, high = 32 }}
+"""
+
+
+def _study(tmp_path: Path, pruner: str, trials: int, lrs: str = "[0.01, 1e-6]", name: str = "s") -> optuna.Study:
+    config = tmp_path / f"{name}.toml"
+    config.write_text(_DEFINITION.format(pruner=pruner, lrs=lrs))
+    db = f"sqlite:///{tmp_path / name}.db"
+    assert run_cli("study", "--config", str(config), "--trials", str(trials), "--quiet", "--storage", db) == 0
+    return optuna.load_study(study_name="digits", storage=db)
+
+
+def test_a_raced_out_trial_is_pruned_with_its_folds_and_reason(tmp_path: Path) -> None:
+    study = _study(tmp_path, "race", 8)
+    raced = study.get_trials(states=(TrialState.PRUNED,))
+    assert raced, "the race stopped no trial"
+    best = study.best_trial
+    worst = min(f["accuracy"] for f in best.user_attrs[TRIAL_FOLDS])
+    for t in raced:
+        assert t.params["lr"] == 1e-6
+        folds = t.user_attrs[TRIAL_FOLDS]
+        assert len(folds) == 2  # the first wave's folds, kept
+        mean = sum(f["accuracy"] for f in folds) / 2
+        assert t.user_attrs[TRIAL_REASON].startswith(f"stopped after folds 1-2: mean accuracy {mean:.4f} below")
+        assert t.user_attrs[TRIAL_REACHED] == {"wave": 1, "waves": 2, "epoch": 2, "epochs": 2}
+        assert mean < worst or t.number < best.number  # stopped against the best of its time
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert len(t.user_attrs[TRIAL_FOLDS]) == 3  # a complete trial always has all K folds
+        assert t.user_attrs[TRIAL_REACHED]["wave"] == 2
+
+
+def test_the_race_never_stops_the_best(tmp_path: Path) -> None:
+    # every trial is the same model (one point of the space, one seed): each equals the best
+    study = _study(tmp_path, "race", 4, lrs="[0.01]")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+
+
+def test_where_the_race_cannot_change_the_answer_it_does_not(tmp_path: Path) -> None:
+    raced, full = _study(tmp_path, "race", 8, name="raced"), _study(tmp_path, "none", 8, name="full")
+    assert (raced.best_trial.number, raced.best_trial.params) == (full.best_trial.number, full.best_trial.params)
+    assert raced.best_value == full.best_value
+    assert len(raced.get_trials(states=(TrialState.PRUNED,))) > 0 == len(full.get_trials(states=(TrialState.PRUNED,)))
+
+
+def test_a_resumed_race_decides_as_one_run(tmp_path: Path) -> None:
+    once = _study(tmp_path, "race", 6, name="once")
+    _study(tmp_path, "race", 3, name="twice")
+    twice = _study(tmp_path, "race", 6, name="twice")  # the same command, continued
+    assert [(t.state, t.value, t.user_attrs.get(TRIAL_REASON)) for t in once.trials] == [
+        (t.state, t.value, t.user_attrs.get(TRIAL_REASON)) for t in twice.trials
+    ]
+
+
+def test_the_rules_against_a_best_with_folds_0_9_0_92_0_94() -> None:
+    best = [0.90, 0.92, 0.94]
+    forgiving, paired = PrunerConfig(name="race"), PrunerConfig(name="race", race_rule="paired")
+    # 0.905 on folds 1-2: above the best's worst fold (0.90), below its mean there (0.91)
+    assert verdict(forgiving, "accuracy", [0.90, 0.91], [0, 1], best, maximize=True) is None
+    assert verdict(paired, "accuracy", [0.90, 0.91], [0, 1], best, maximize=True) == (
+        "stopped after folds 1-2: mean accuracy 0.9050 below the best trial's mean on the same folds, 0.9100"
+    )
+    assert verdict(forgiving, "accuracy", [0.85, 0.89], [0, 1], best, maximize=True) == (
+        "stopped after folds 1-2: mean accuracy 0.8700 below the best trial's worst fold, 0.9000"
+    )
+    assert verdict(forgiving, "loss", [0.5], [0], [0.3, 0.4], maximize=False) == (
+        "stopped after fold 1: mean loss 0.5000 above the best trial's worst fold, 0.4000"
+    )
+    assert verdict(forgiving, "accuracy", [0.1], [0], [], maximize=True) is None  # no complete trial yet
+    assert plan_waves(5, 2) == [[0, 1], [2, 3], [4]] and plan_waves(5, 8) == [[0, 1, 2, 3, 4]]
