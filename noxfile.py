@@ -37,14 +37,16 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Training speed side by side (-- --quick: short); then, if asked, -- --trainers (the package's
-    hand-written trainer vs autograd on one 5-fold trial), -- --workers (1 worker vs --jobs 2) and
-    -- --pruning[-trials=N] (median pruner vs none)."""
+    hand-written trainer vs autograd on one 5-fold trial), -- --workers (1 worker vs --jobs 2),
+    -- --pruning[-trials=N] (median pruner vs none) and -- --race (none, median and race, 2 seeds)."""
     session.install(*INSTALL, "-e", ".", "skorch")
-    extra = ("--workers", "--trainers")
+    extra = ("--workers", "--trainers", "--race")
     studies = [a for a in session.posargs if a in extra or a.startswith("--pruning")]
     session.run("python", "-m", "bench.speed", *[a for a in session.posargs if a not in studies])
     if "--trainers" in studies:
         session.run("python", "-m", "bench.trainers")
+    if "--race" in studies:
+        session.run("python", "-m", "bench.race")
     if "--workers" in studies:
         session.run("python", "-m", "bench.workers")
     if pruning := [a for a in studies if a.startswith("--pruning")]:

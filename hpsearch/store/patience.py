@@ -71,6 +71,14 @@ _PUBLIC = [
     for name, value in vars(optuna.storages.RDBStorage).items()
     if callable(value) and not name.startswith("_") and name not in ("remove_session",)
 ]
-for _name in [*_PUBLIC, "_get_stale_trial_ids"]:
+# and the private ones Optuna's cache in front of every study calls directly
+_CALLED_BY_THE_CACHE = (
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_get_stale_trial_ids",
+)
+for _name in [*_PUBLIC, *_CALLED_BY_THE_CACHE]:
     if hasattr(optuna.storages.RDBStorage, _name):
         setattr(PatientStorage, _name, _patient(getattr(optuna.storages.RDBStorage, _name)))
