@@ -17,6 +17,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.analysis.choose import Choice, choose, fold_scores
+from hpsearch.analysis.curves import learning_curves
 from hpsearch.config import FIGURES, METRIC_NAMES, Definition
 from hpsearch.errors import ConfigError, did_you_mean
 from hpsearch.store.schema import (
@@ -268,37 +269,6 @@ def _importances(study: optuna.Study, n_complete: int, seed: int, notes: dict[st
         notes["importances"] = "No searched parameter varies across the complete trials, so none has an importance."
         return None
     return pd.DataFrame({"param": list(values), "importance": [float(v) for v in values.values()]})
-
-
-def learning_curves(trials: list[FrozenTrial], defn: Definition) -> pd.DataFrame | None:
-    """Each trial's mean validation score after each epoch, as its objective reported it.
-
-    The pruners see the mean over the K folds at step = epoch; Wilcoxon sees each fold at
-    step = epoch x K + fold, whose K values are averaged here. None when no trial reported
-    (``--pruner none`` scores the last epoch only).
-    """
-    rows = []
-    folds = defn.cv.folds
-    for t in trials:
-        values = t.intermediate_values
-        if not values:
-            continue
-        epochs = int(t.params.get("epochs", defn.train.epochs))
-        per_fold = max(values) + 1 > epochs  # Wilcoxon's steps: K per epoch
-        by_epoch: dict[int, list[float]] = {}
-        for step, value in values.items():
-            by_epoch.setdefault(step // folds if per_fold else step, []).append(value)
-        for epoch, scores in sorted(by_epoch.items()):
-            if not per_fold or len(scores) == folds:
-                rows.append(
-                    {
-                        "trial": t.number,
-                        "state": STATE_WORDS[t.state],
-                        "epoch": epoch + 1,
-                        "value": sum(scores) / len(scores),
-                    }
-                )
-    return pd.DataFrame(rows, columns=["trial", "state", "epoch", "value"]) if rows else None
 
 
 def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.DataFrame:
