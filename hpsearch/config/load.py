@@ -157,14 +157,14 @@ def _paths_from(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {**raw, "data": {**data, "path": str(folder / data["path"])}}
 
 
-def stored_definition(raw: Mapping[str, Any]) -> Definition:
-    """Rebuild the Definition stored on a study by ``Definition.to_dict()``."""
+def toml_shaped(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A definition as ``Definition.to_dict()`` (and a study) holds it, as the tables of a TOML file."""
     # drop the unset fields (None, log = false); not with `v not in (None, False)`: 0.0 == False
     space = {
         s["name"]: {k: v for k, v in s.items() if k != "name" and v is not None and v is not False}
         for s in raw["space"]
     }
-    flat = {
+    return {
         "seed": raw["seed"],
         "metric": raw["metric"],
         "sampler": raw["sampler"],  # a name alone in studies stored before the options were
@@ -174,7 +174,11 @@ def stored_definition(raw: Mapping[str, Any]) -> Definition:
         "train": {k: v for k, v in raw["train"].items() if k != "seed"},
         "space": space,
     }
-    return definition_from_dict(flat, where="stored study definition")
+
+
+def stored_definition(raw: Mapping[str, Any]) -> Definition:
+    """Rebuild the Definition stored on a study by ``Definition.to_dict()``."""
+    return definition_from_dict(toml_shaped(raw), where="stored study definition")
 
 
 def with_overrides(defn: Definition, **options: Any) -> Definition:

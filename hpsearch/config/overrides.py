@@ -12,12 +12,12 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from hpsearch.config.load import definition_from_dict
+from hpsearch.config.load import definition_from_dict, toml_shaped
 from hpsearch.config.records import Definition
 from hpsearch.errors import ConfigError, did_you_mean
 
-_TOP = ("seed", "metric", "sampler")
-_SECTIONS = ("data", "cv", "train", "space")
+_TOP = ("seed", "metric")
+_SECTIONS = ("data", "cv", "train", "space", "sampler", "pruner")
 
 
 def _value(text: str) -> Any:
@@ -25,19 +25,6 @@ def _value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text  # a bare word: a string
-
-
-def toml_shaped(defn: Definition) -> dict[str, Any]:
-    """The definition as the tables of a TOML file (what ``definition_from_dict`` reads)."""
-    d = defn.to_dict()
-    space = {
-        s["name"]: {k: v for k, v in s.items() if k != "name" and v is not None and v is not False} for s in d["space"]
-    }
-    out: dict[str, Any] = {k: d[k] for k in _TOP}
-    for section in ("data", "cv", "train"):
-        out[section] = {k: v for k, v in d[section].items() if k != "seed"}
-    out["space"] = space
-    return out
 
 
 def apply_sets(defn: Definition, sets: Sequence[str]) -> Definition:
@@ -52,7 +39,7 @@ def apply_sets(defn: Definition, sets: Sequence[str]) -> Definition:
     """
     if not sets:
         return defn
-    raw = toml_shaped(defn)
+    raw = toml_shaped(defn.to_dict())
     for item in sets:
         name, eq, text = item.partition("=")
         parts = name.strip().split(".")

@@ -112,6 +112,7 @@ def save_bundle(path: Path, model: nn.Module, header: Header, shift: np.ndarray,
     tensors["input.shift"] = torch.as_tensor(shift, dtype=torch.float32).contiguous()
     tensors["input.scale"] = torch.as_tensor(scale, dtype=torch.float32).contiguous()
     save_file(tensors, str(path), metadata={_KEY: json.dumps(header.to_dict())})
+    path.chmod(0o644)  # safetensors writes the file readable by its owner alone; a model is meant to be shared
 
 
 class LoadedModel:

@@ -127,13 +127,15 @@ def test_studies_lists_each_study_of_a_storage(tmp_path: Path, capsys: pytest.Ca
 def test_set_overrides_a_definition_field_and_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "s.db"
     sets = ("--set", "train.dropout=0.2", "--set", "space.width.high=64", "--set", "train.lr_schedule='cosine'")
-    assert run_cli("study", *STUDY_ARGS, *sets, "--trials", "1", "--pruner", "none", "--storage", db) == 0
+    sets += ("--set", "pruner.name=race", "--set", "pruner.wave_folds=3", "--set", "sampler.startup_trials=3")
+    assert run_cli("study", *STUDY_ARGS, *sets, "--trials", "1", "--storage", db) == 0
     defn = hpsearch.build_report(str(db)).summary  # readable
     assert len(defn)
     from hpsearch.store import load_study, stored_run
 
     stored, _ = stored_run(load_study(f"sqlite:///{db}", None))
     assert stored.train.dropout == 0.2 and stored.train.lr_schedule == "cosine"
+    assert (stored.pruner.name, stored.pruner.wave_folds, stored.sampler.startup_trials) == ("race", 3, 3)
     assert next(s for s in stored.space if s.name == "width").high == 64
     for bad, message in [
         ("train.dropout=1.5", "train.dropout must be a number in [0, 1), but got 1.5"),
