@@ -126,8 +126,9 @@ def test_studies_lists_each_study_of_a_storage(tmp_path: Path, capsys: pytest.Ca
 
 def test_set_overrides_a_definition_field_and_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "s.db"
-    sets = ("--set", "train.dropout=0.2", "--set", "space.width.high=64", "--set", "train.lr_schedule='cosine'")
-    sets += ("--set", "pruner.name=race", "--set", "pruner.wave_folds=3", "--set", "sampler.startup_trials=3")
+    sets: tuple[str, ...] = ("--set", "train.dropout=0.2", "--set", "space.width.high=64")
+    sets += ("--set", "train.lr_schedule='cosine'", "--set", "pruner.name=race", "--set", "pruner.wave_folds=3")
+    sets += ("--set", "sampler.startup_trials=3")
     assert run_cli("study", *STUDY_ARGS, *sets, "--trials", "1", "--storage", db) == 0
     defn = hpsearch.build_report(str(db)).summary  # readable
     assert len(defn)
