@@ -32,8 +32,9 @@ from rich.table import Table
 from bench.cli_study import StudyRun, timed_study
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.config import PrunerConfig
-from hpsearch.search.race import plan_waves, verdict
+from hpsearch.search.race import verdict
 from hpsearch.store.schema import TRIAL_FOLDS
+from hpsearch.training import plan_waves
 
 RESULTS = Path(__file__).with_name("race.json")
 PRUNERS = ("none", "median", "race")

@@ -27,12 +27,12 @@ from hpsearch.store.schema import (
     TRIAL_MACS,
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
-    TRIAL_REACHED,
     TRIAL_REASON,
     TRIAL_RETRY_OF,
     TRIAL_STD,
 )
 from hpsearch.text import format_params
+from hpsearch.training import plan_waves
 
 _MIN_COMPLETE_FOR_IMPORTANCES = 5  # fANOVA over fewer trials ranks noise
 COMPARED = 10  # the top trials compared with the best, fold by fold
@@ -93,7 +93,7 @@ def build_report(
     best = study.best_trial if complete else None
     params = tuple(spec.name for spec in defn.space)
     loss, metrics, ordered_by = _ordered(
-        _per_trial(trials, ("loss",), params), _per_trial(trials, METRIC_NAMES, params), sort, defn
+        _per_trial(trials, ("loss",), defn), _per_trial(trials, METRIC_NAMES, defn), sort, defn
     )
     notes: dict[str, str] = {}
     if best is None:
@@ -164,8 +164,9 @@ def _summary(
     return pd.DataFrame(rows, columns=["item", "value"], dtype=object)
 
 
-def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tuple[str, ...]) -> pd.DataFrame:
+def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], defn: Definition) -> pd.DataFrame:
     # A pruned or failed trial keeps the folds it finished, so its mean covers fewer folds.
+    params = tuple(spec.name for spec in defn.space)
     retried = {t.user_attrs[TRIAL_RETRY_OF]: t.number for t in trials if TRIAL_RETRY_OF in t.user_attrs}
     rows = []
     for t in trials:
@@ -179,7 +180,7 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tupl
             row[f"{name}_mean"], row[f"{name}_std"] = mean.get(name), std.get(name)
         row["n_params"] = t.user_attrs.get(TRIAL_PARAMS_COUNT)
         row["duration_s"] = None if t.duration is None else round(t.duration.total_seconds(), 3)
-        row["reached"] = _reached(t.user_attrs.get(TRIAL_REACHED))
+        row["reached"] = _reached(t, defn)
         row |= {p: t.params.get(p) for p in params}
         row["reason"] = t.user_attrs.get(TRIAL_REASON) or _retry_note(t, retried)
         rows.append(row)
@@ -188,12 +189,18 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], params: tupl
     return pd.DataFrame(rows, columns=columns)
 
 
-def _reached(reached: dict[str, int] | None) -> str | None:
-    """How far a trial got: ``wave 1/3, epoch 4/10`` (``epoch 4/10`` without waves)."""
-    if not reached:
-        return None
-    epoch = f"epoch {reached['epoch']}/{reached['epochs']}"
-    return epoch if reached["waves"] == 1 else f"wave {reached['wave']}/{reached['waves']}, {epoch}"
+def _reached(t: FrozenTrial, defn: Definition) -> str | None:
+    """How far a trial got, from the last step it reported: ``wave 1/3, epoch 4/10`` (``epoch 4/10``
+    without waves); a complete trial that reported nothing (``--pruner none``) ran every epoch."""
+    epochs, folds = int(t.params.get("epochs", defn.train.epochs)), defn.cv.folds
+    if not t.intermediate_values:
+        return f"epoch {epochs}/{epochs}" if t.state == TrialState.COMPLETE else None
+    last = max(t.intermediate_values)
+    if defn.pruner.name == "wilcoxon":  # fold k after epoch e is step e*K + k
+        return f"epoch {last // folds + 1}/{epochs}"
+    wave, epoch = divmod(last, epochs)  # the race: wave w's epoch e is step w*E + e
+    waves = len(plan_waves(folds, defn.pruner.wave_folds)) if defn.pruner.name == "race" else 1
+    return f"epoch {epoch + 1}/{epochs}" if waves == 1 else f"wave {wave + 1}/{waves}, epoch {epoch + 1}/{epochs}"
 
 
 def _retry_note(t: FrozenTrial, retried: dict[int, int]) -> str | None:

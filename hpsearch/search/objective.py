@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial
 from hpsearch.config import RunConfig
 from hpsearch.data import Dataset
 from hpsearch.errors import TrainingDiverged
-from hpsearch.search.race import plan_waves, verdict
+from hpsearch.search.race import verdict
 from hpsearch.search.space import suggest
 from hpsearch.search.workers import stop_point
 from hpsearch.store.schema import (
@@ -27,12 +27,11 @@ from hpsearch.store.schema import (
     TRIAL_MACS,
     TRIAL_MEAN,
     TRIAL_PARAMS_COUNT,
-    TRIAL_REACHED,
     TRIAL_REASON,
     TRIAL_STD,
     TRIAL_WORKER,
 )
-from hpsearch.training import Split, count_macs, count_params, cross_validate, resolve_device, summarize
+from hpsearch.training import Split, count_macs, count_params, cross_validate, plan_waves, resolve_device, summarize
 
 
 class Observer(Protocol):
@@ -81,9 +80,6 @@ class Objective:
                 return
             now = done | dict(zip(waves[wave], figures, strict=True))
             _save_folds(trial, [now[k] for k in sorted(now)])  # a pruned trial keeps the figures it reached
-            trial.set_user_attr(
-                TRIAL_REACHED, {"wave": wave + 1, "waves": len(waves), "epoch": epoch + 1, "epochs": epochs}
-            )
             scores = [f[metric] for f in figures]
             if not all(math.isfinite(v) for v in scores):
                 raise TrainingDiverged(f"validation {metric} is not finite after epoch {epoch + 1}")

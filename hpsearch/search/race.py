@@ -17,12 +17,6 @@ from collections.abc import Sequence
 from hpsearch.config import PrunerConfig
 
 
-def plan_waves(folds: int, per_wave: int) -> list[list[int]]:
-    """Folds 0..K-1 in waves of ``per_wave``: 5 folds in waves of 2 are [0, 1], [2, 3], [4]."""
-    width = max(1, min(per_wave, folds))
-    return [list(range(start, min(start + width, folds))) for start in range(0, folds, width)]
-
-
 def folds_words(trained: Sequence[int]) -> str:
     """``folds 1-2`` or ``fold 1`` (numbered from 1, as people count them)."""
     first, last = trained[0] + 1, trained[-1] + 1

@@ -22,7 +22,6 @@ from hpsearch.store.patience import patiently
 from hpsearch.store.schema import (
     TRIAL_FOLDS,
     TRIAL_MEAN,
-    TRIAL_REACHED,
     TRIAL_REASON,
     TRIAL_RETRY_OF,
     TRIAL_STD,
@@ -93,7 +92,7 @@ class RetryStale:
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        dropped = (TRIAL_FOLDS, TRIAL_MEAN, TRIAL_STD, TRIAL_REASON, TRIAL_REACHED, TRIAL_WORKER)
+        dropped = (TRIAL_FOLDS, TRIAL_MEAN, TRIAL_STD, TRIAL_REASON, TRIAL_WORKER)
         attrs = {k: v for k, v in trial.user_attrs.items() if k not in dropped}
         trial.user_attrs = {**attrs, TRIAL_RETRY_OF: trial.number}  # a copy: Optuna deep-copies it for us
         self._retry(study, trial)

@@ -2,7 +2,7 @@
 
 from hpsearch.training.cv import CVResult, Split, cross_validate, make_splits, summarize
 from hpsearch.training.evaluate import as_tensors, evaluate, resolve_device
-from hpsearch.training.folds import fit_folds, fit_stacked, trains_stacked
+from hpsearch.training.folds import fit_folds, fit_stacked, plan_waves, trains_stacked
 from hpsearch.training.metrics import classification_metrics
 from hpsearch.training.model import StackedMLP, build_mlp, count_macs, count_params, layer_sizes
 from hpsearch.training.trainer import EpochCallback, Trainer, fit, steps_per_epoch
@@ -25,6 +25,7 @@ __all__ = [
     "fit_stacked",
     "layer_sizes",
     "make_splits",
+    "plan_waves",
     "resolve_device",
     "steps_per_epoch",
     "summarize",

@@ -25,6 +25,12 @@ FoldScore = Callable[[int, StackedMLP], dict[str, float]]  # (fold k, fold k's m
 _Outcome = tuple[float, dict[str, float] | None]  # a fold-epoch's training loss and figures
 
 
+def plan_waves(folds: int, per_wave: int) -> list[list[int]]:
+    """Folds 0..K-1 in waves of ``per_wave``: 5 folds in waves of 2 are [0, 1], [2, 3], [4]."""
+    width = max(1, min(per_wave, folds))
+    return [list(range(start, min(start + width, folds))) for start in range(0, folds, width)]
+
+
 def fit_stacked(
     x: torch.Tensor, y: torch.Tensor, folds: list[torch.Tensor], n_classes: int, cfg: TrainConfig
 ) -> StackedMLP:
@@ -144,8 +150,11 @@ def _stacked(
     """Run the stacked trainer's epochs; yield each with its losses and, when scored, every fold's figures."""
     for epoch in range(trainer.cfg.epochs):
         losses = trainer.run_epoch()
+        if not scored(epoch):
+            yield epoch, losses, None
+            continue
         model = trainer.model()
-        yield epoch, losses, [score(k, model.select(k)) for k in range(len(losses))] if scored(epoch) else None
+        yield epoch, losses, [score(k, model.select(k)) for k in range(len(losses))]
 
 
 def trains_stacked(device: torch.device) -> bool:

@@ -7,9 +7,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from hpsearch.analysis.report import build_report
 from hpsearch.config import PrunerConfig
-from hpsearch.search.race import plan_waves, verdict
-from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_REACHED, TRIAL_REASON
+from hpsearch.search.race import verdict
+from hpsearch.store import stored_run
+from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_REASON
+from hpsearch.training import plan_waves
 from tests.conftest import run_cli
 
 # digits, 3 folds in waves of 2 ([0, 1], then [2]), 2 epochs; the median pruner never acts
@@ -47,6 +50,7 @@ def test_a_raced_out_trial_is_pruned_with_its_folds_and_reason(tmp_path: Path) -
     study = _study(tmp_path, "race", 8)
     raced = study.get_trials(states=(TrialState.PRUNED,))
     assert raced, "the race stopped no trial"
+    reached = dict(zip(*(build_report(study, *stored_run(study)).loss[c] for c in ("trial", "reached")), strict=True))
     best = study.best_trial
     worst = min(f["accuracy"] for f in best.user_attrs[TRIAL_FOLDS])
     for t in raced:
@@ -55,11 +59,11 @@ def test_a_raced_out_trial_is_pruned_with_its_folds_and_reason(tmp_path: Path) -
         assert len(folds) == 2  # the first wave's folds, kept
         mean = sum(f["accuracy"] for f in folds) / 2
         assert t.user_attrs[TRIAL_REASON].startswith(f"stopped after folds 1-2: mean accuracy {mean:.4f} below")
-        assert t.user_attrs[TRIAL_REACHED] == {"wave": 1, "waves": 2, "epoch": 2, "epochs": 2}
+        assert reached[t.number] == "wave 1/2, epoch 2/2"  # the report shows how far it got
         assert mean < worst or t.number < best.number  # stopped against the best of its time
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         assert len(t.user_attrs[TRIAL_FOLDS]) == 3  # a complete trial always has all K folds
-        assert t.user_attrs[TRIAL_REACHED]["wave"] == 2
+        assert reached[t.number] == "wave 2/2, epoch 2/2"
 
 
 def test_the_race_never_stops_the_best(tmp_path: Path) -> None:
