@@ -21,10 +21,11 @@ class StudyRun:
     command: str
 
 
-def timed_study(db: Path, study_name: str, options: list[str], *, label: str) -> StudyRun:
-    """Run ``hpsearch study OPTIONS`` on a fresh SQLite file ``db``; its wall time, best value, trial states."""
+def timed_study(db: Path, study_name: str, options: list[str], *, label: str, module: str = "hpsearch") -> StudyRun:
+    """Run ``hpsearch study OPTIONS`` (``python -m MODULE study OPTIONS``) on a fresh SQLite file ``db``;
+    its wall time, best value, trial states."""
     storage = f"sqlite:///{db}"
-    command = [sys.executable, "-m", "hpsearch", "study", *options, "--storage", storage]
+    command = [sys.executable, "-m", module, "study", *options, "--storage", storage]
     command += ["--study-name", study_name, "--quiet"]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -35,5 +36,5 @@ def timed_study(db: Path, study_name: str, options: list[str], *, label: str) ->
         seconds=seconds,
         best_accuracy=study.best_value,
         trial_states=dict(Counter(t.state.name for t in study.trials)),
-        command="hpsearch " + " ".join(command[3:]),
+        command=("hpsearch " if module == "hpsearch" else f"python -m {module} ") + " ".join(command[3:]),
     )

@@ -2,9 +2,13 @@
 
 ``nox -s bench -- --race`` (``python -m bench.race``) runs ``hpsearch study --trials 50 --folds 5``
 on mnist-5k, through the CLI, once per pruner and sampler seed (``--seeds 0 1``), one after the
-other, each in its own SQLite file. For each it reports the wall time, complete and pruned
-trials, the best CV accuracy, and the time to quality: seconds from the first trial's start until
-the study first held a complete trial within 0.3 points of its own final best.
+other, each in its own SQLite file, and one reference no honest study can beat: ``single``, the
+same study with every trial scored on fold 1 alone under the median pruner (bench/single_split.py),
+the price of skipping K-fold. For each it reports the wall time, complete and pruned trials, the
+best CV accuracy, and the time to quality: seconds from the first trial's start until the study
+first held a complete trial within 0.3 points of its own final best; then, averaged over the
+seeds, median's wall time over the race's and the race's over the single split's (the K-fold
+premium).
 
 It then replays the fold rules on each ``--pruner none`` study, which trained every trial in
 full: trial by trial in their order, against the best trial complete so far, after folds 1-2
@@ -37,7 +41,7 @@ from hpsearch.store.schema import TRIAL_FOLDS
 from hpsearch.training import plan_waves
 
 RESULTS = Path(__file__).with_name("race.json")
-PRUNERS = ("none", "median", "race")
+PRUNERS = ("none", "median", "race", "single")  # single: fold 1 alone, median pruner (bench/single_split.py)
 STUDY = "race-bench"
 WITHIN = 0.003  # "within 0.3 points of its own final best"
 
@@ -116,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"{key}: {args.trials} trials, {args.folds} folds, mnist-5k")
                 options = ["--dataset", "mnist-5k", "--trials", str(args.trials), "--folds", str(args.folds)]
                 db = folder / f"{pruner}-{seed}.db"
-                runs[key] = timed_study(db, STUDY, [*options, "--pruner", pruner, "--seed", str(seed)], label=key)
+                single = pruner == "single"
+                options += ["--pruner", "median" if single else pruner, "--seed", str(seed)]
+                module = "bench.single_split" if single else "hpsearch"
+                runs[key] = timed_study(db, STUDY, options, label=key, module=module)
                 trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{db}").trials
                 seen[key] = time_to_quality(trials)
                 if pruner == "none":
@@ -126,11 +133,35 @@ def main(argv: list[str] | None = None) -> int:
         "cli_runs": {key: asdict(run) for key, run in runs.items()},
         "studies": seen,
         "replays": replays,
+        "means": _means(runs, seen, args.seeds),
     }
     _print(results, args, console)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     console.print(f"written: {RESULTS}")
     return 0
+
+
+def _means(runs: dict[str, StudyRun], seen: dict[str, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Each pruner's CLI wall time, time to quality and best CV accuracy, averaged over the seeds,
+    and the ratios the race is judged by (median's wall over the race's; the race's over the single split's)."""
+    means: dict[str, Any] = {}
+    for pruner in PRUNERS:
+        keys = [f"{pruner}/seed {seed}" for seed in seeds if f"{pruner}/seed {seed}" in runs]
+        if keys:
+            means[pruner] = {
+                "wall_seconds": sum(runs[k].seconds for k in keys) / len(keys),
+                "to_quality_seconds": sum(seen[k]["to_quality_seconds"] for k in keys) / len(keys),
+                "best_accuracy": sum(seen[k]["best_accuracy"] for k in keys) / len(keys),
+            }
+    ratios = {"median / race": ("median", "race"), "race / single": ("race", "single")}
+    ratios |= {"median / single": ("median", "single"), "none / race": ("none", "race")}
+    for name, (top, bottom) in ratios.items():
+        if top in means and bottom in means:
+            means[name] = {
+                "wall": means[top]["wall_seconds"] / means[bottom]["wall_seconds"],
+                "best_accuracy_points": 100 * (means[top]["best_accuracy"] - means[bottom]["best_accuracy"]),
+            }
+    return means
 
 
 def _print(results: dict[str, Any], args: argparse.Namespace, console: Console) -> None:
@@ -143,6 +174,12 @@ def _print(results: dict[str, Any], args: argparse.Namespace, console: Console) 
         quality = f"{v['to_quality_seconds']:.0f} (#{v['to_quality_trial']})"
         table.add_row(key, f"{run['seconds']:.0f}", f"{v['seconds']:.0f}", quality, f"{v['best_accuracy']:.4f}", states)
     console.print(table)
+    for name, v in results["means"].items():
+        if "wall" in v:
+            console.print(
+                f"mean over the seeds, {name}: wall time {v['wall']:.2f}x, "
+                f"best CV accuracy {v['best_accuracy_points']:+.2f} points"
+            )
     for key, rules in results["replays"].items():
         for r in rules:
             console.print(

@@ -23,7 +23,7 @@ from hpsearch.store import STORAGE_ERRORS, close_storage, first_line, open_stora
 from hpsearch.store import storage_url as _url
 from hpsearch.store.schema import STATE_WORDS, STUDY_DATA
 
-DEFINITIONS = ("default", "fashion-mnist")  # the study definitions shipped in hpsearch/studies/
+DEFINITIONS = ("default", "fashion-mnist", "fashion-mnist-quick", "fashion-mnist-hour")  # the study definitions shipped in hpsearch/studies/
 
 
 def run_config(

@@ -40,7 +40,10 @@ def study(
     study_name: Annotated[
         str | None, typer.Option(help="Study name. (default: the data set's name; a table's file stem)")
     ] = None,
-    timeout: Annotated[float | None, typer.Option(min=0, help="Stop starting trials after this many seconds.")] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0, help="The study's time budget: after it no trial starts, and the running one stops (pruned)."),
+    ] = None,
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
     heartbeat: Annotated[int, typer.Option(min=1, help="Heartbeat seconds; a trial silent 3 beats is retried.")] = 10,

@@ -98,6 +98,8 @@ DOMAINS: dict[str, Domain] = {
     "train.momentum": Domain(float, low=0, high=1, high_open=True),
     "train.weight_decay": Domain(float, low=0),
     "train.dropout": Domain(float, low=0, high=1, high_open=True),
+    "train.input_dropout": Domain(float, low=0, high=1, high_open=True),
+    "train.label_smoothing": Domain(float, low=0, high=1, high_open=True),
     "train.batch_size": Domain(int, low=1),
     "train.epochs": Domain(int, low=1),
 }

@@ -59,6 +59,12 @@ class TrainConfig:
     momentum: float = 0.9  # SGD's momentum; the other optimizers ignore it
     weight_decay: float = 0.0  # L2 penalty, applied by the optimizer
     dropout: float = 0.0  # dropout after each hidden ReLU
+    # dropout on the input features while training: Srivastava et al. (JMLR 2014) drop 20% of
+    # MNIST's pixels besides 50% of the hidden units
+    input_dropout: float = 0.0
+    # the training target puts this share of its mass evenly on every class (Szegedy et al. 2016;
+    # torch's F.cross_entropy(label_smoothing=...)); every reported loss stays plain cross-entropy
+    label_smoothing: float = 0.0
     batch_size: int = 64  # mini-batch size
     epochs: int = 10  # passes over the training rows, as in the course material
     seed: int = 0  # the study seed: fold k's weights, batch order and dropout derive from it and k

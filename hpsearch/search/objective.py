@@ -11,7 +11,7 @@ import math
 import os
 import socket
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -21,7 +21,7 @@ from hpsearch.data import Dataset
 from hpsearch.errors import TrainingDiverged
 from hpsearch.search.race import verdict
 from hpsearch.search.space import suggest
-from hpsearch.search.workers import stop_point
+from hpsearch.search.workers import past_deadline, stop_point
 from hpsearch.store.schema import (
     TRIAL_FOLDS,
     TRIAL_MACS,
@@ -76,8 +76,19 @@ class Objective:
             wave, epoch = divmod(step, epochs)
             if self.observer is not None:
                 self.observer.epoch_done(epoch, losses)
-            if figures is None:
-                return
+            if figures is not None:
+                judge(wave, epoch, step, figures)
+            if past_deadline() and step < len(waves) * epochs - 1:  # --timeout: the budget is the study's
+                prune(f"stopped by --timeout after {at(wave, epoch)}")
+
+        def at(wave: int, epoch: int) -> str:
+            return (f"wave {wave + 1}/{len(waves)}, " if racing else "") + f"epoch {epoch + 1}/{epochs}"
+
+        def prune(reason: str) -> NoReturn:
+            trial.set_user_attr(TRIAL_REASON, reason)
+            raise optuna.TrialPruned(reason)
+
+        def judge(wave: int, epoch: int, step: int, figures: list[dict[str, float]]) -> None:
             now = done | dict(zip(waves[wave], figures, strict=True))
             _save_folds(trial, [now[k] for k in sorted(now)])  # a pruned trial keeps the figures it reached
             scores = [f[metric] for f in figures]
@@ -89,11 +100,7 @@ class Objective:
             else:  # the mean over the (wave's) folds after the epoch: a step means the same in every trial
                 trial.report(sum(scores) / len(scores), step=step)
             if epoch < epochs - 1 and trial.should_prune():
-                where = f"wave {wave + 1}/{len(waves)}, " if racing else ""
-                mean = sum(scores) / len(scores)
-                reason = f"pruned after {where}epoch {epoch + 1}/{epochs}: mean {metric} {mean:.4f}"
-                trial.set_user_attr(TRIAL_REASON, reason)
-                raise optuna.TrialPruned(reason)
+                prune(f"pruned after {at(wave, epoch)}: mean {metric} {sum(scores) / len(scores):.4f}")
 
         def on_wave(wave: int, trained: list[int], figures: list[dict[str, float]]) -> None:
             done.update(zip(trained, figures, strict=True))
@@ -107,8 +114,7 @@ class Objective:
                 maximize=self.defn.direction == "maximize",
             )
             if reason is not None:
-                trial.set_user_attr(TRIAL_REASON, reason)
-                raise optuna.TrialPruned(reason)
+                prune(reason)
 
         try:
             result = cross_validate(

@@ -77,7 +77,8 @@ def run_trials(
     """Run trials one at a time until ``study`` (in ``storage``, opened from ``url``) holds ``target`` finished trials.
 
     Args:
-        timeout: seconds after which no new trial starts; None: no limit.
+        timeout: seconds after which no new trial starts, and the running trial stops after its
+            current epoch (``past_deadline``); None: no limit.
         poll: seconds between looks at the study while other workers' trials hold every slot.
         before_trial: called under the lock with the number the next new trial will get.
         patience: seconds the lock waits for a database server that stopped answering.
@@ -98,7 +99,8 @@ def run_trials(
     main = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not a worker process of --jobs
     if main:
         _stop.clear()
-    with quiet_heartbeats(), _sigint(_first_ctrl_c) if main else contextlib.nullcontext(), contextlib.closing(lock):
+    deadline = _until(None if timeout is None else start + timeout)
+    with quiet_heartbeats(), _sigint(_first_ctrl_c) if main else contextlib.nullcontext(), contextlib.closing(lock), deadline:
         while timeout is None or time.monotonic() - start < timeout:
             stop_point()
             check()
@@ -233,6 +235,22 @@ def _stop_when_gone(parent: int) -> None:
 
 
 _stop = threading.Event()  # set by Ctrl-C, or in a worker process by its parent
+_deadline: float | None = None  # time.monotonic() at --timeout, while run_trials runs with one
+
+
+@contextlib.contextmanager
+def _until(deadline: float | None) -> Iterator[None]:
+    global _deadline
+    _deadline = deadline
+    try:
+        yield
+    finally:
+        _deadline = None
+
+
+def past_deadline() -> bool:
+    """True once --timeout has passed: the running trial stops after its epoch (the budget is the study's)."""
+    return _deadline is not None and time.monotonic() >= _deadline
 
 
 def stop_point() -> None:

@@ -122,8 +122,11 @@ class Trainer:
         acts = [xb] + [self.x.new_empty((k_models, batch, w.shape[2])) for w in self.weights]  # in, each layer's out
         grads = [self.x.new_empty((k_models, batch, w.shape[1])) for w in self.weights]
         masks = [torch.empty_like(a) for a in acts[1:-1]] if self.cfg.dropout > 0 else []
+        in_mask = torch.empty_like(xb) if self.cfg.input_dropout > 0 else None
         picked = self.x.new_empty((steps, k_models, batch, 1))  # log-likelihood of each row
-        minus_one = self.x.new_full((k_models, batch, 1), -1.0)
+        # d loss / d logits = softmax - target; the target: (1 - s) on the row's class, s / C on each class
+        smoothing = self.cfg.label_smoothing
+        minus_target = self.x.new_full((k_models, batch, 1), smoothing - 1.0)
         # views made once an epoch, not per step: each costs microseconds of Python and dispatch
         x_rows, y_rows = xb.view(k_models * batch, -1), yb.view(-1)
         acts_t, weights_t = [a.transpose(1, 2) for a in acts], [w.transpose(1, 2) for w in self.weights]
@@ -131,10 +134,13 @@ class Trainer:
         for step_rows, step_valid, step_weight, step_picked in per_step:
             torch.index_select(self.x, 0, step_rows, out=x_rows)
             torch.index_select(self.y, 0, step_rows, out=y_rows)
-            self._forward(acts, masks)
+            self._forward(acts, masks, in_mask)
             logp = torch.log_softmax(acts[-1], 2)
             torch.mul(torch.gather(logp, 2, yb), step_valid, out=step_picked)
-            d = logp.exp_().scatter_add_(2, yb, minus_one).mul_(step_weight)  # d loss / d logits
+            d = logp.exp_().scatter_add_(2, yb, minus_target)  # d loss / d logits
+            if smoothing > 0:
+                d.sub_(smoothing / logp.shape[2])
+            d.mul_(step_weight)
             for i in reversed(range(len(self.weights))):
                 torch.bmm(acts_t[i], d, out=self.grad_w[i])
                 torch.sum(d, 1, keepdim=True, out=self.grad_b[i])
@@ -153,9 +159,14 @@ class Trainer:
                 raise TrainingDiverged(f"training loss became {value}{where} in epoch {self.epoch}")
         return losses
 
-    def _forward(self, acts: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
-        """Every layer's output from ``acts[0]`` into ``acts[1:]``, hidden ones after ReLU and dropout."""
+    def _forward(self, acts: list[torch.Tensor], masks: list[torch.Tensor], in_mask: torch.Tensor | None) -> None:
+        """Every layer's output from ``acts[0]`` into ``acts[1:]``, hidden ones after ReLU and dropout
+        (and ``acts[0]`` itself after input dropout, when ``in_mask`` is given)."""
         last, p = len(self.weights) - 1, self.cfg.dropout
+        if in_mask is not None:  # drawn before the hidden masks, from the same generators
+            for mask, generator in zip(in_mask, self.noise, strict=True):
+                mask.bernoulli_(1 - self.cfg.input_dropout, generator=generator)
+            acts[0].mul_(in_mask.div_(1 - self.cfg.input_dropout))
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = torch.baddbmm(b, acts[i], w, out=acts[i + 1])
             if i < last:

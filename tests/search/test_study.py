@@ -220,3 +220,24 @@ def _count(db: Path, state: TrialState) -> int:
             return int(count)
     except sqlite3.Error:  # the worker has not created its tables yet
         return 0
+
+
+@pytest.mark.parametrize("pruner", ["median", "race"])
+def test_timeout_stops_the_running_trial_and_keeps_its_folds(tmp_path: Path, pruner: str) -> None:
+    # 2,000 epochs of a 256-256 MLP take far longer than the 2 s budget: the first trial is running then
+    config = _write(
+        tmp_path / "long.toml",
+        "[data]\ndataset = 'digits'\n[cv]\nfolds = 3\n[train]\nepochs = 2000\n"
+        "[space]\ndepth = { low = 2, high = 2 }\nwidth = { low = 256, high = 256 }\n",
+    )
+    db = tmp_path / "study.db"
+    command = ["study", "--config", config, "--trials", "5", "--timeout", "2", "--pruner", pruner, "--quiet"]
+    assert run_cli(*command, "--storage", f"sqlite:///{db}") == 0
+    (trial,) = _load(db).trials
+    assert trial.state == TrialState.PRUNED
+    reason = trial.user_attrs[TRIAL_REASON]
+    assert reason.startswith("stopped by --timeout after " + ("wave 1/2, " if pruner == "race" else "epoch "))
+    epoch = int(reason.rsplit(" ", 1)[1].split("/")[0])
+    assert 1 <= epoch < 2000
+    assert len(trial.user_attrs[TRIAL_FOLDS]) == (2 if pruner == "race" else 3)  # the folds it reached, kept
+    assert len(trial.intermediate_values) == epoch

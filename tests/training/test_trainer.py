@@ -78,17 +78,20 @@ def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Modu
     seed = derive(cfg.seed, "train", 0)  # fold 0's stream, which fit takes
     torch.manual_seed(seed)
     model = build_mlp(x.shape[1], 10, cfg.depth, cfg.width)
-    if cfg.dropout > 0:  # the masks fit draws: from a generator seeded like the batch order
+    if cfg.dropout > 0 or cfg.input_dropout > 0:  # the masks fit draws: from a generator seeded like the batch order
         noise, layers = torch.Generator().manual_seed(seed), list[nn.Module]()
+        if cfg.input_dropout > 0:
+            layers.append(_Dropout(cfg.input_dropout, noise))
         for layer in model:
-            layers += [layer, _Dropout(cfg.dropout, noise)] if isinstance(layer, nn.ReLU) else [layer]
+            hidden = isinstance(layer, nn.ReLU) and cfg.dropout > 0
+            layers += [layer, _Dropout(cfg.dropout, noise)] if hidden else [layer]
         model = nn.Sequential(*layers)
     optimizer = _torch_optimizer(model, cfg)
     schedule = CosineAnnealingLR(optimizer, T_max=cfg.epochs) if cfg.lr_schedule == "cosine" else None
     order = torch.Generator().manual_seed(seed)
     for _ in range(cfg.epochs):
         for rows in torch.randperm(len(y), generator=order).tensor_split(steps_per_epoch(len(y), cfg.batch_size)):
-            loss = F.cross_entropy(model(x[rows]), y[rows])
+            loss = F.cross_entropy(model(x[rows]), y[rows], label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
@@ -114,6 +117,24 @@ def test_fit_with_dropout_trains_what_autograd_trains(tensors: tuple[torch.Tenso
     fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
     for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("dropout", "input_dropout", "label_smoothing"), [(0.0, 0.2, 0.0), (0.0, 0.0, 0.1), (0.3, 0.2, 0.1)]
+)
+def test_input_dropout_and_label_smoothing_train_what_autograd_trains(
+    tensors: tuple[torch.Tensor, ...], dropout: float, input_dropout: float, label_smoothing: float
+) -> None:
+    x, y = tensors[0][:960], tensors[1][:960]
+    cfg = TrainConfig(
+        depth=2, width=48, lr=0.01, batch_size=48, epochs=2,
+        dropout=dropout, input_dropout=input_dropout, label_smoothing=label_smoothing,
+    )  # fmt: skip
+    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    plain = fit(x, y, 10, dataclasses.replace(cfg, input_dropout=0.0, label_smoothing=0.0, dropout=0.0))
+    assert not torch.allclose(next(fast.parameters()), next(plain.parameters()), atol=1e-4)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
