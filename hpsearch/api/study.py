@@ -12,7 +12,7 @@ import optuna
 import pandas as pd
 from rich.console import Console
 
-from hpsearch.config import Definition, RunConfig, load_definition, with_overrides
+from hpsearch.config import SHIPPED, Definition, RunConfig, load_definition, with_overrides
 from hpsearch.config.overrides import apply_sets
 from hpsearch.errors import ConfigError, StorageError, did_you_mean
 from hpsearch.render.tables import records, rich_table
@@ -23,7 +23,7 @@ from hpsearch.store import STORAGE_ERRORS, close_storage, first_line, open_stora
 from hpsearch.store import storage_url as _url
 from hpsearch.store.schema import STATE_WORDS, STUDY_DATA
 
-DEFINITIONS = ("default", "fashion-mnist", "fashion-mnist-quick", "fashion-mnist-hour")  # the study definitions shipped in hpsearch/studies/
+DEFINITIONS = SHIPPED  # the study definitions shipped in hpsearch/studies/
 
 
 def run_config(

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from hpsearch.cli.common import Debug, app, guarded, stdout
+from hpsearch.config import Shipped
 
 
 @app.command()
@@ -33,7 +34,7 @@ def studies(
 
 @app.command()
 def init(
-    name: Annotated[Literal["default", "fashion-mnist"], typer.Argument(help="Which packaged definition.")] = "default",
+    name: Annotated[Shipped, typer.Argument(help="Which packaged definition.")] = "default",
     out: Annotated[Path | None, typer.Option(help="File to write (default: NAME.toml here).")] = None,
     debug: Debug = False,
 ) -> None:

@@ -42,7 +42,7 @@ def study(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option(min=0, help="The study's time budget: after it no trial starts, and the running one stops (pruned)."),
+        typer.Option(min=0, help="The study's time budget: no trial starts after it; the running one stops, pruned."),
     ] = None,
     device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,

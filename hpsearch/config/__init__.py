@@ -25,6 +25,7 @@ from hpsearch.config.records import (
     PICKLE_SUFFIXES,
     PRUNERS,
     SAMPLERS,
+    SHIPPED,
     TABLE_SUFFIXES,
     CVConfig,
     DataConfig,
@@ -40,6 +41,7 @@ from hpsearch.config.records import (
     RunConfig,
     Sampler,
     SamplerConfig,
+    Shipped,
     TrainConfig,
 )
 from hpsearch.config.seeds import derive
@@ -59,6 +61,7 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "PRUNERS",
     "SAMPLERS",
+    "SHIPPED",
     "TABLE_SUFFIXES",
     "CVConfig",
     "DataConfig",
@@ -75,6 +78,7 @@ __all__ = [
     "RunConfig",
     "Sampler",
     "SamplerConfig",
+    "Shipped",
     "TrainConfig",
     "definition_from_dict",
     "derive",

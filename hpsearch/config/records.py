@@ -15,6 +15,7 @@ Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
 RaceRule = Literal["forgiving", "paired"]
 Device = Literal["auto", "cpu", "cuda"]
 DatasetName = Literal["mnist-5k", "digits", "fashion-mnist", "mnist", "table"]
+Shipped = Literal["default", "fashion-mnist", "fashion-mnist-quick", "fashion-mnist-hour"]  # hpsearch/studies/*.toml
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
@@ -26,6 +27,7 @@ SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
 RACE_RULES: tuple[str, ...] = get_args(RaceRule)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
+SHIPPED: tuple[str, ...] = get_args(Shipped)
 BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the user's
 OFFICIAL_SPLIT = ("fashion-mnist", "mnist")  # data sets with a test split of their own: no hold-out
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")  # table files

@@ -99,8 +99,8 @@ def run_trials(
     main = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not a worker process of --jobs
     if main:
         _stop.clear()
-    deadline = _until(None if timeout is None else start + timeout)
-    with quiet_heartbeats(), _sigint(_first_ctrl_c) if main else contextlib.nullcontext(), contextlib.closing(lock), deadline:
+    ctrl_c = _sigint(_first_ctrl_c) if main else contextlib.nullcontext()
+    with quiet_heartbeats(), ctrl_c, contextlib.closing(lock), _until(None if timeout is None else start + timeout):
         while timeout is None or time.monotonic() - start < timeout:
             stop_point()
             check()

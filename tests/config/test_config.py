@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hpsearch.api import DEFINITIONS
 from hpsearch.config import Definition, ParamSpec, load_definition, stored_definition, with_overrides
 from hpsearch.errors import ConfigError
 
@@ -22,11 +23,14 @@ def test_stored_definition_rebuilds_the_same_object() -> None:
     assert defn.direction == "minimize"
 
 
-@pytest.mark.parametrize("study", ["default.toml", "fashion-mnist.toml"])
+@pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "studies").glob("*.toml")))
 def test_every_shipped_study_definition_survives_storage(study: str) -> None:
     # fashion-mnist.toml searches dropout from 0.0: a stored range that starts at zero is kept
     defn = load_definition(ROOT / "studies" / study)
     assert stored_definition(defn.to_dict()) == defn
+    # the installed package carries the same file, and `hpsearch init NAME` knows it
+    assert (ROOT / "hpsearch" / "studies" / study).read_text() == (ROOT / "studies" / study).read_text()
+    assert study.removesuffix(".toml") in DEFINITIONS
 
 
 def test_seed_flows_to_every_part() -> None:
