@@ -38,7 +38,8 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Training speed side by side (-- --quick: short); then, if asked, -- --trainers (the package's
     hand-written trainer vs autograd on one 5-fold trial), -- --workers (1 worker vs --jobs 2),
-    -- --pruning[-trials=N] (median pruner vs none) and -- --race (none, median and race, 2 seeds)."""
+    -- --pruning[-trials=N] (median pruner vs none) and -- --race (none, median, race and the
+    single-split reference, 2 seeds)."""
     session.install(*INSTALL, "-e", ".", "skorch")
     extra = ("--workers", "--trainers", "--race")
     studies = [a for a in session.posargs if a in extra or a.startswith("--pruning")]

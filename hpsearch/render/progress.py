@@ -23,6 +23,7 @@ from rich.text import Text
 from hpsearch.config import METRIC_NAMES
 from hpsearch.render.tables import rich_table
 from hpsearch.search import finished_trials
+from hpsearch.search.race import folds_words
 from hpsearch.store.schema import STATE_WORDS, TRIAL_MEAN, TRIAL_STD
 from hpsearch.text import format_params, format_value, mean_std
 
@@ -57,7 +58,7 @@ class LiveProgress:
     def started(self, study: optuna.Study, target: int, folds: int, epochs: int) -> None:
         self.live.start()
         self.trials = self.progress.add_task("trials", total=target, completed=len(finished_trials(study)))
-        self.epoch_task = self.progress.add_task(f"epochs ({folds} folds at once)", total=epochs)
+        self.epoch_task = self.progress.add_task(f"epochs ({folds_words(range(folds))})", total=epochs)
         self.epochs = epochs
         self._show_best(study)
 
@@ -66,8 +67,9 @@ class LiveProgress:
         self.progress.update(self.trials, description=f"trial {number}")
         self.progress.reset(self.epoch_task, total=epochs)
 
-    def epoch_done(self, epoch: int, losses: list[float]) -> None:
-        self.progress.update(self.epoch_task, completed=epoch + 1)
+    def epoch_done(self, epoch: int, losses: list[float], folds: list[int]) -> None:
+        # the folds training now: all K, or the race's wave (folds 1-2, then 3-4, then 5)
+        self.progress.update(self.epoch_task, completed=epoch + 1, description=f"epochs ({folds_words(folds)})")
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.progress.update(self.trials, completed=len(finished_trials(study)))

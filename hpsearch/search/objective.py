@@ -39,7 +39,7 @@ class Observer(Protocol):
 
     def started(self, study: optuna.Study, target: int, folds: int, epochs: int) -> None: ...
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
-    def epoch_done(self, epoch: int, losses: list[float]) -> None: ...
+    def epoch_done(self, epoch: int, losses: list[float], folds: list[int]) -> None: ...  # folds: 0-based
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None: ...
 
 
@@ -75,7 +75,7 @@ class Objective:
             stop_point()  # Ctrl-C ends the trial here, between two epochs
             wave, epoch = divmod(step, epochs)
             if self.observer is not None:
-                self.observer.epoch_done(epoch, losses)
+                self.observer.epoch_done(epoch, losses, waves[wave])
             if figures is not None:
                 judge(wave, epoch, step, figures)
             if past_deadline() and step < len(waves) * epochs - 1:  # --timeout: the budget is the study's

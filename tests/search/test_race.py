@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -11,9 +14,11 @@ from hpsearch.analysis.report import build_report
 from hpsearch.config import PrunerConfig
 from hpsearch.search.race import verdict
 from hpsearch.store import stored_run
-from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_REASON
+from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_REASON, TRIAL_WORKER
 from hpsearch.training import plan_waves
 from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # digits, 3 folds in waves of 2 ([0, 1], then [2]), 2 epochs; the median pruner never acts
 # (startup_trials = 100), so what stops a trial here is the race. With seed 10 the random sampler
@@ -86,6 +91,37 @@ def test_a_resumed_race_decides_as_one_run(tmp_path: Path) -> None:
     assert [(t.state, t.value, t.user_attrs.get(TRIAL_REASON)) for t in once.trials] == [
         (t.state, t.value, t.user_attrs.get(TRIAL_REASON)) for t in twice.trials
     ]
+
+
+def test_a_second_worker_races_by_the_stored_rule(tmp_path: Path) -> None:
+    config = tmp_path / "race.toml"
+    config.write_text(_DEFINITION.format(pruner="race", lrs="[0.01, 1e-6]"))
+    db = f"sqlite:///{tmp_path / 'race.db'}"
+    # 20 epochs: trials last long enough that the second worker, starting beside the first, gets some
+    command = [sys.executable, "-m", "hpsearch", "study", "--config", str(config), "--epochs", "20", "--storage", db]
+    command.append("--quiet")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen([*command, "--trials", "8"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], errors
+    study = optuna.load_study(study_name="digits", storage=db)
+    assert len({t.user_attrs[TRIAL_WORKER] for t in study.trials}) == 2  # both workers ran trials
+    for t in study.trials:  # each trial decided by the stored rule, whichever worker ran it
+        if t.params["lr"] == 1e-6:
+            assert t.state == TrialState.PRUNED
+            assert "below the best trial's worst fold" in t.user_attrs[TRIAL_REASON]
+            assert len(t.user_attrs[TRIAL_FOLDS]) == 2
+        else:
+            assert t.state == TrialState.COMPLETE and len(t.user_attrs[TRIAL_FOLDS]) == 3
+    # a worker that would race by another rule is refused, and the study keeps its trials
+    paired = subprocess.run(
+        [*command, "--trials", "9", "--set", "pruner.race_rule=paired"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert paired.returncode == 2 and paired.stderr.count("\n") == 1 and "race_rule" in paired.stderr
+    assert len(optuna.load_study(study_name="digits", storage=db).trials) == 8
 
 
 def test_the_rules_against_a_best_with_folds_0_9_0_92_0_94() -> None:

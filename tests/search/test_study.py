@@ -231,7 +231,8 @@ def test_timeout_stops_the_running_trial_and_keeps_its_folds(tmp_path: Path, pru
         "[space]\ndepth = { low = 2, high = 2 }\nwidth = { low = 256, high = 256 }\n",
     )
     db = tmp_path / "study.db"
-    command = ["study", "--config", config, "--trials", "5", "--timeout", "2", "--pruner", pruner, "--quiet"]
+    command: list[str | Path] = ["study", "--config", config, "--trials", "5", "--timeout", "2", "--pruner", pruner]
+    command.append("--quiet")
     assert run_cli(*command, "--storage", f"sqlite:///{db}") == 0
     (trial,) = _load(db).trials
     assert trial.state == TrialState.PRUNED
