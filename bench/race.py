@@ -1,14 +1,14 @@
 """Race the folds: the default study under --pruner none, median and race, side by side, and a replay.
 
 ``nox -s bench -- --race`` (``python -m bench.race``) runs ``hpsearch study --trials 50 --folds 5``
-on mnist-5k, through the CLI, once per pruner and sampler seed (``--seeds 0 1``), one after the
-other, each in its own SQLite file, and one reference no honest study can beat: ``single``, the
-same study with every trial scored on fold 1 alone under the median pruner (bench/single_split.py),
-the price of skipping K-fold. For each it reports the wall time, complete and pruned trials, the
-best CV accuracy, and the time to quality: seconds from the first trial's start until the study
-first held a complete trial within 0.3 points of its own final best; then, averaged over the
-seeds, median's wall time over the race's and the race's over the single split's (the K-fold
-premium).
+on mnist-5k, through the CLI, once per pruner and study seed (``--seeds 0 1``; each sets the
+split, the weights and the sampler), one after the other, each in its own SQLite file, and one
+reference no honest study can beat: ``single``, the same study with every trial scored on fold 1
+alone under the median pruner (bench/single_split.py), the price of skipping K-fold. For each it
+reports the wall time, complete and pruned trials, the best CV accuracy, and the time to
+quality: seconds from the first trial's start until the study first held a complete trial
+within 0.3 points of its own final best; then, averaged over the seeds, median's wall time over
+the race's and the race's over the single split's (the K-fold premium).
 
 It then replays the fold rules on each ``--pruner none`` study, which trained every trial in
 full: trial by trial in their order, against the best trial complete so far, after folds 1-2
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50, help="trials of each study (default 50)")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="sampler seeds (default 0 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="study seeds (default 0 1)")
     parser.add_argument("--pruners", nargs="+", default=list(PRUNERS), choices=PRUNERS)
     parser.add_argument("--keep", type=Path, help="keep the study files in this folder")
     args = parser.parse_args(argv)
