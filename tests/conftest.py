@@ -8,6 +8,7 @@ import os
 import pwd
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -33,6 +34,12 @@ def _seed() -> Iterator[None]:
 def run_cli(*args: str | Path) -> int:
     """Run the hpsearch CLI in-process, as the console script does; return its exit code."""
     return main([str(a) for a in args])
+
+
+def as_in_a_terminal() -> None:
+    """A child's Ctrl-C as in a terminal (``preexec_fn``), even when this suite was started with
+    SIGINT ignored (``nohup pytest &`` in a script), which a child inherits and hpsearch respects."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 STUDY_ARGS = ("--dataset", "digits", "--folds", "3", "--epochs", "1", "--quiet")

@@ -22,7 +22,7 @@ from sklearn.datasets import load_digits
 from hpsearch.config import FIGURES
 from hpsearch.data import FASHION_MNIST_DIR
 from hpsearch.store.schema import STUDY_DATA, STUDY_DEFINITION, TRIAL_FOLDS, TRIAL_MEAN, TRIAL_REASON, TRIAL_STD
-from tests.conftest import STUDY_ARGS, run_cli
+from tests.conftest import STUDY_ARGS, as_in_a_terminal, run_cli
 from tests.data.test_data import write_idx
 
 
@@ -188,6 +188,7 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path: Path) -> 
         text=True,
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + 120

@@ -24,7 +24,7 @@ from hpsearch.analysis.report import build_report
 from hpsearch.errors import StorageError
 from hpsearch.store import close_storage, open_storage, stored_run
 from hpsearch.store.schema import TRIAL_PARAMS_COUNT, TRIAL_RETRY_OF, TRIAL_WORKER
-from tests.conftest import run_cli
+from tests.conftest import as_in_a_terminal, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 # digits, 3 folds, no pruning (every trial completes), heartbeats each second (lost after 3 s)
@@ -41,6 +41,7 @@ def start_worker(storage: str, *args: str) -> subprocess.Popen[str]:
         cwd=ROOT,
         # one torch thread each: the test machine has few cores, and other tests run beside
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
+        preexec_fn=as_in_a_terminal,
     )
 
 
