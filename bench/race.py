@@ -8,7 +8,8 @@ alone under the median pruner (bench/single_split.py), the price of skipping K-f
 reports the wall time, complete and pruned trials, the best CV accuracy, and the time to
 quality: seconds from the first trial's start until the study first held a complete trial
 within 0.3 points of its own final best; then, averaged over the seeds, median's wall time over
-the race's and the race's over the single split's (the K-fold premium).
+the race's and the race's over the single split's (the K-fold premium); and what the single
+split's pick scores on all K folds of its split.
 
 It then replays the fold rules on each ``--pruner none`` study, which trained every trial in
 full: trial by trial in their order, against the best trial complete so far, after folds 1-2
@@ -24,7 +25,7 @@ import json
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,11 @@ from rich.table import Table
 from bench.cli_study import StudyRun, timed_study
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.config import PrunerConfig
+from hpsearch.data import load_training
 from hpsearch.search.race import verdict
+from hpsearch.store import stored_run
 from hpsearch.store.schema import TRIAL_FOLDS
-from hpsearch.training import plan_waves
+from hpsearch.training import cross_validate, make_splits, plan_waves
 
 RESULTS = Path(__file__).with_name("race.json")
 PRUNERS = ("none", "median", "race", "single")  # single: fold 1 alone, median pruner (bench/single_split.py)
@@ -52,6 +55,7 @@ def time_to_quality(trials: list[FrozenTrial]) -> dict[str, Any]:
     done = sorted((t for t in trials if t.datetime_complete is not None), key=lambda t: t.datetime_complete)
     start = min(t.datetime_start for t in done if t.datetime_start is not None)
     complete = [t for t in done if t.state == TrialState.COMPLETE and t.value is not None]
+    in_complete = sum(t.duration.total_seconds() for t in complete if t.duration is not None)
     best = max(t.value for t in complete)
     reached = next(t for t in complete if t.value is not None and t.value >= best - WITHIN)
     return {
@@ -59,7 +63,22 @@ def time_to_quality(trials: list[FrozenTrial]) -> dict[str, Any]:
         "best_accuracy": best,
         "to_quality_seconds": (reached.datetime_complete - start).total_seconds(),
         "to_quality_trial": reached.number,
+        "seconds_in_complete_trials": in_complete,
         "trial_states": dict(Counter(t.state.name for t in done)),
+    }
+
+
+def on_all_folds(study: optuna.Study) -> dict[str, Any]:
+    """The best trial of a single-split study, cross-validated on all K folds of the study's split."""
+    defn, best = stored_run(study)[0], study.best_trial
+    train = load_training(defn.data)[0]
+    result = cross_validate(train, make_splits(train.y, defn.cv, train.classes), replace(defn.train, **best.params))
+    return {
+        "trial": best.number,
+        "params": best.params,
+        "fold_1_accuracy": best.value,
+        "accuracy": result.mean["accuracy"],
+        "folds": [f["accuracy"] for f in result.folds],
     }
 
 
@@ -126,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                 runs[key] = timed_study(db, STUDY, options, label=key, module=module)
                 trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{db}").trials
                 seen[key] = time_to_quality(trials)
+                if single:  # what its pick scores where the K-fold studies score theirs
+                    seen[key]["pick_on_all_folds"] = on_all_folds(
+                        optuna.load_study(study_name=STUDY, storage=f"sqlite:///{db}")
+                    )
                 if pruner == "none":
                     replays[key] = [replay(trials, args.folds, 2, rule) for rule in ("forgiving", "paired")]
     results = {
@@ -174,6 +197,13 @@ def _print(results: dict[str, Any], args: argparse.Namespace, console: Console) 
         quality = f"{v['to_quality_seconds']:.0f} (#{v['to_quality_trial']})"
         table.add_row(key, f"{run['seconds']:.0f}", f"{v['seconds']:.0f}", quality, f"{v['best_accuracy']:.4f}", states)
     console.print(table)
+    for key, v in results["studies"].items():
+        if "pick_on_all_folds" in v:
+            pick = v["pick_on_all_folds"]
+            console.print(
+                f"{key}: its pick, trial {pick['trial']}, scored {pick['fold_1_accuracy']:.4f} on fold 1 and "
+                f"{pick['accuracy']:.4f} on all folds ({', '.join(f'{a:.4f}' for a in pick['folds'])})"
+            )
     for name, v in results["means"].items():
         if "wall" in v:
             console.print(
