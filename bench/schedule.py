@@ -39,7 +39,7 @@ def _values(item: str) -> tuple[str, list[Any]]:
     name, _, raw = item.partition("=")
     if name not in _FIELDS or not raw:
         raise argparse.ArgumentTypeError(f"--vary takes FIELD=V1,V2 with a training setting, not {item!r}")
-    kind = int if name in INT_FIELDS else float if name != "optimizer" and name != "lr_schedule" else str
+    kind = str if name in ("optimizer", "lr_schedule") else int if name in INT_FIELDS else float
     return name, [kind(v) for v in raw.split(",")]
 
 
