@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -16,6 +20,32 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --, e.g. -- -m 'not slow')."""
     session.install(*INSTALL, "-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def floors(session: nox.Session) -> None:
+    """The suite's fast part on the lowest version of each dependency pyproject.toml states (downloads
+    ~3 GB: PyPI's torch at the floor is a CUDA build, which runs on a CPU too)."""
+    pins = session.create_tmp() + "/floors.txt"
+    Path(pins).write_text("\n".join(_floors()) + "\n")
+    session.install("-c", pins, "-e", ".[test]")
+    session.run("python", "-c", "import importlib.metadata as m; print(*(f'{d}=={m.version(d)}' for d in "
+                f"{[re.split('[=<>]', p)[0] for p in _floors()]!r}))")  # fmt: skip
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+def _floors() -> list[str]:
+    """``name==low`` for each ``name>=low`` of the project's dependencies."""
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    found = (re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^]]*\])?>=([^,;\s]+)", d.strip()) for d in project["dependencies"])
+    return [f"{m.group(1)}=={m.group(3)}" for m in found if m]
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The GPU check (bench/gpu.py) on a machine with CUDA where pip reaches PyPI: torch's CUDA build."""
+    session.install(*INSTALL, "-e", ".[export]")
+    session.run("python", "-m", "bench.gpu", *session.posargs)
 
 
 @nox.session

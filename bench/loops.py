@@ -130,7 +130,7 @@ class _MLP(nn.Module):
 
     def __init__(self, n_in: int = 784, n_out: int = 10) -> None:
         super().__init__()
-        self.net = build_mlp(n_in, n_out, DEPTH, WIDTH)
+        self.net = build_mlp(n_in, n_out, DEPTH, WIDTH, generator=torch.Generator().manual_seed(0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

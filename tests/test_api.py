@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import random
+import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
+import matplotlib
 import numpy as np
 import onnxruntime
+import optuna
 import pytest
+import torch
 from rich.console import Console
 
 import hpsearch
 from hpsearch.config import DataConfig
 from hpsearch.data import load_split
 from hpsearch.errors import ConfigError
+from hpsearch.training.process import flushes_denormals
 
 
 def test_import_hpsearch_stays_light() -> None:
@@ -82,3 +91,50 @@ def test_the_api_raises_instead_of_exiting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown study definition"):
         hpsearch.init_definition("fashion")
     assert json.loads(json.dumps(hpsearch.run_config(None, dataset="digits").study_name)) == "digits"
+
+
+def _callers_process() -> dict[str, Any]:
+    """What a notebook's process holds that hpsearch must not change."""
+    denormals = torch.full((1 << 22,), 1e-40) * 1.0  # long enough to run on every torch thread
+    return {
+        "torch generator": torch.get_rng_state().tolist(),
+        "numpy generator": [(s["key"].tolist(), s["pos"]) for s in [np.random.get_state(legacy=False)["state"]]],
+        "python generator": random.getstate(),
+        "torch threads": torch.get_num_threads(),
+        "flush denormals, this thread": flushes_denormals(),
+        "denormals flushed by torch's threads": int((denormals == 0).sum()),
+        "float32 matmul precision": torch.get_float32_matmul_precision(),
+        "SIGINT handler": signal.getsignal(signal.SIGINT),
+        "warning filters": list(warnings.filters),
+        "loggers": {n: (lg.level, list(lg.handlers), lg.propagate) for n in ("", "hpsearch", "optuna")
+                    for lg in [logging.getLogger(n)]},
+        "matplotlib backend": matplotlib.get_backend(),
+    }  # fmt: skip
+
+
+def test_the_api_leaves_its_callers_process_as_it_found_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    backend, precision = matplotlib.get_backend(), torch.get_float32_matmul_precision()
+    matplotlib.use("svg")  # a caller's own choices, none of them hpsearch's
+    torch.set_float32_matmul_precision("high")
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    optuna.logging.get_verbosity()  # Optuna sets up its own logger on first use, in any program that uses it
+    try:
+        before = _callers_process()
+        assert before["denormals flushed by torch's threads"] == 0  # no earlier call left its threads flushing
+        db = str(tmp_path / "p.db")
+        sets = ["train.epochs=1", "train.dropout=0.2", "train.input_dropout=0.1"]
+        hpsearch.run_study(None, storage=db, trials=2, dataset="digits", folds=2, sets=sets, pruner="none")
+        assert _callers_process() == before, "run_study"
+        hpsearch.final_test(db, out_dir=tmp_path / "final")
+        assert _callers_process() == before, "final_test"
+        hpsearch.report(db, out_dir=tmp_path / "report")
+        assert _callers_process() == before, "report"
+        hpsearch.load_model(tmp_path / "final").predict(np.zeros((3, 64), dtype=np.float32))
+        assert _callers_process() == before, "load_model(...).predict"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        torch.set_float32_matmul_precision(precision)
+        matplotlib.use(backend)

@@ -31,7 +31,15 @@ from hpsearch.data.inputs import input_spec
 from hpsearch.errors import ConfigError, DefinitionMismatch, TrainingDiverged
 from hpsearch.store import load_study, stored_run
 from hpsearch.store.schema import STATE_WORDS, TRIAL_REASON
-from hpsearch.training import as_tensors, classification_metrics, evaluate, fit, layer_sizes, resolve_device
+from hpsearch.training import (
+    as_tensors,
+    classification_metrics,
+    evaluate,
+    fit,
+    layer_sizes,
+    resolve_device,
+    training_settings,
+)
 from hpsearch.training.bundle import Header
 
 
@@ -104,8 +112,9 @@ def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
     Raises:
         HpsearchError: a diverging retrain; a storage that cannot record.
     """
-    model, scaler = retrain(chosen.train, chosen.cfg, chosen.trial.number)
-    scores = score(model, chosen.test, scaler, seed=chosen.cfg.seed)
+    with training_settings():  # the figures of a float32 model on every device, whatever the caller set
+        model, scaler = retrain(chosen.train, chosen.cfg, chosen.trial.number)
+        scores = score(model, chosen.test, scaler, seed=chosen.cfg.seed)
     found = fingerprint(chosen.train, chosen.test)
     entry = record(chosen.study, chosen.trial, chosen.cfg, scores, found, out, url)
     doc = document(chosen.study.study_name, chosen.cfg, chosen.stored, scores, scaler, entry)

@@ -9,6 +9,7 @@ stored, so the report can be rebuilt from the study file alone.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from hpsearch.errors import ConfigError, did_you_mean
 from hpsearch.store.schema import (
     STATE_WORDS,
     STUDY_FINAL_TESTS,
+    TRIAL_DEVICE,
     TRIAL_FOLDS,
     TRIAL_MACS,
     TRIAL_MEAN,
@@ -153,6 +155,7 @@ def _summary(
         ("direction", defn.direction),
         ("trials", len(trials)),
         *((f"trials {state}", states.count(state)) for state in ("complete", "pruned", "failed", "running")),
+        ("devices", _devices(trials)),
         ("total trial time (s)", round(sum(seconds), 2)),
         ("mean trial time (s)", round(sum(seconds) / len(seconds), 2) if seconds else None),
         ("best trial", None if best is None else best.number),
@@ -162,6 +165,17 @@ def _summary(
         ("simplest trial (1-SE rule)", None if choice is None else choice.simplest),
     ]
     return pd.DataFrame(rows, columns=["item", "value"], dtype=object)
+
+
+def _devices(trials: list[FrozenTrial]) -> str | None:
+    """``cpu: 50 trials``; a study that mixed devices says what that means for its figures."""
+    counts = Counter(str(t.user_attrs[TRIAL_DEVICE]) for t in trials if TRIAL_DEVICE in t.user_attrs)
+    if not counts:
+        return None  # a study stored before trials recorded their device
+    words = ", ".join(f"{device}: {n} trial{'s' if n > 1 else ''}" for device, n in counts.most_common())
+    if len({device.split(" ")[0] for device in counts}) > 1:
+        words += " (mixed: the same parameters draw other dropout masks and round otherwise on another device)"
+    return words
 
 
 def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], defn: Definition) -> pd.DataFrame:
@@ -180,12 +194,13 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], defn: Defini
             row[f"{name}_mean"], row[f"{name}_std"] = mean.get(name), std.get(name)
         row["n_params"] = t.user_attrs.get(TRIAL_PARAMS_COUNT)
         row["duration_s"] = None if t.duration is None else round(t.duration.total_seconds(), 3)
+        row["device"] = t.user_attrs.get(TRIAL_DEVICE)
         row["reached"] = _reached(t, defn)
         row |= {p: t.params.get(p) for p in params}
         row["reason"] = t.user_attrs.get(TRIAL_REASON) or _retry_note(t, retried)
         rows.append(row)
     columns = ["trial", "state", "folds", *(f"{n}_{s}" for n in figures for s in ("mean", "std"))]
-    columns += ["n_params", "duration_s", "reached", *params, "reason"]
+    columns += ["n_params", "duration_s", "device", "reached", *params, "reason"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -42,6 +42,12 @@ def report(
 
 
 def _report(url: str, study_name: str | None, out_dir: Path | None, top: int, sort: str | None, fmt: Any) -> None:
+    import matplotlib
+
     from hpsearch.api import report as run_report
+
+    # the command owns its process: draw to files, never a window, with or without a display
+    # (the API leaves a notebook's backend alone)
+    matplotlib.use("Agg")
 
     run_report(url, study_name, out_dir=out_dir, top=top, sort=sort, fmt=fmt, console=stdout)

@@ -44,7 +44,7 @@ from hpsearch.config.records import (
     Shipped,
     TrainConfig,
 )
-from hpsearch.config.seeds import derive
+from hpsearch.config.seeds import Streams, derive, model_streams
 
 __all__ = [
     "BUNDLED",
@@ -79,10 +79,12 @@ __all__ = [
     "Sampler",
     "SamplerConfig",
     "Shipped",
+    "Streams",
     "TrainConfig",
     "definition_from_dict",
     "derive",
     "load_definition",
+    "model_streams",
     "stored_definition",
     "validate",
     "with_overrides",

@@ -89,6 +89,7 @@ DOMAINS: dict[str, Domain] = {
     "pruner.race_rule": Domain(str, names=RACE_RULES),
     "data.dataset": Domain(str, names=DATASETS),
     "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
+    "data.split_seed": Domain(int, low=0, high=2**32 - 1),
     "cv.folds": Domain(int, low=2),
     "train.depth": Domain(int, low=1),
     "train.width": Domain(int, low=1),
@@ -149,6 +150,7 @@ def _validate_data(d: DataConfig, problems: list[str]) -> None:
     if d.dataset != "table" and d.target is not None:
         problems.append(f"--target names the label column of a table file, but the data set is {d.dataset!r}")
     check("data.test_size", d.test_size, problems)
+    check("data.split_seed", d.split_seed, problems)
     if d.dataset in OFFICIAL_SPLIT and d.test_size != DataConfig().test_size:
         problems.append(f"{d.dataset} has an official test split, so --test-size does not apply (got {d.test_size})")
 

@@ -114,7 +114,7 @@ def definition_from_dict(raw: Mapping[str, Any], *, where: str = "definition") -
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
     defn = Definition(
-        data=DataConfig(**sections["data"], seed=seed),
+        data=DataConfig(**sections["data"]),
         cv=CVConfig(**sections["cv"], seed=seed),
         train=TrainConfig(**sections["train"], seed=seed),
         space=space,
@@ -169,7 +169,9 @@ def toml_shaped(raw: Mapping[str, Any]) -> dict[str, Any]:
         "metric": raw["metric"],
         "sampler": raw["sampler"],  # a name alone in studies stored before the options were
         "pruner": raw.get("pruner", {}),  # absent in studies stored before it was part of the definition
-        "data": {k: v for k, v in raw["data"].items() if k != "seed"},
+        # a study stored before split_seed cut its hold-out from the study seed (its data.seed)
+        "data": {"split_seed": raw["data"].get("seed", raw["seed"])}
+        | {k: v for k, v in raw["data"].items() if k != "seed"},
         "cv": {k: v for k, v in raw["cv"].items() if k != "seed"},
         "train": {k: v for k, v in raw["train"].items() if k != "seed"},
         "space": space,
@@ -216,7 +218,7 @@ def with_overrides(defn: Definition, **options: Any) -> Definition:
     seed = given.get("seed", defn.seed)
     defn = dataclasses.replace(
         defn,
-        data=dataclasses.replace(data, seed=seed),
+        data=data,
         cv=dataclasses.replace(cv, seed=seed),
         train=dataclasses.replace(train, seed=seed),
         metric=given.get("metric", defn.metric),

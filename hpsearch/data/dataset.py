@@ -90,7 +90,7 @@ def hold_out(
         DataError: a class has too few rows to be in both splits.
     """
     try:
-        seed = derive(cfg.seed, "hold-out")
+        seed = derive(cfg.split_seed, "hold-out")
         x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=cfg.test_size, stratify=y, random_state=seed)
     except ValueError as e:
         raise DataError(f"{name}: cannot cut a stratified {cfg.test_size:.0%} test split: {e}") from None

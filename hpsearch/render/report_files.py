@@ -77,8 +77,7 @@ def write_files(report: Report, study: optuna.Study, folder: Path) -> list[Path]
 
 def _draw(report: Report, study: optuna.Study, folder: Path) -> Pictures:
     """Draw the PNGs; return them by the section they illustrate."""
-    matplotlib.use("Agg")  # files only: never open a window, work without a display
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Optuna's history plot draws with pyplot: the caller's backend, closed at once
     from optuna.visualization.matplotlib import plot_optimization_history
 
     per_trial = "loss" if report.metric == "loss" else "metrics"

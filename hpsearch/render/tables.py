@@ -14,7 +14,7 @@ from rich.text import Text
 
 from hpsearch.text import format_params, mean_std, missing
 
-TERMINAL_HIDES = ("n_params", "duration_s", "reached", "reason")  # kept in the files, too wide for a terminal
+TERMINAL_HIDES = ("n_params", "duration_s", "device", "reached", "reason")  # kept in the files, too wide for a terminal
 _NUMBER = re.compile(r"^-?[\d.,]+(e[+-]?\d+)?( ± [\d.]+)?$")
 
 

@@ -23,6 +23,7 @@ from hpsearch.search.race import verdict
 from hpsearch.search.space import suggest
 from hpsearch.search.workers import past_deadline, stop_point
 from hpsearch.store.schema import (
+    TRIAL_DEVICE,
     TRIAL_FOLDS,
     TRIAL_MACS,
     TRIAL_MEAN,
@@ -31,7 +32,16 @@ from hpsearch.store.schema import (
     TRIAL_STD,
     TRIAL_WORKER,
 )
-from hpsearch.training import Split, count_macs, count_params, cross_validate, plan_waves, resolve_device, summarize
+from hpsearch.training import (
+    Split,
+    count_macs,
+    count_params,
+    cross_validate,
+    describe_device,
+    plan_waves,
+    resolve_device,
+    summarize,
+)
 
 
 class Observer(Protocol):
@@ -49,6 +59,7 @@ class Objective:
     def __init__(self, cfg: RunConfig, train_split: Dataset, splits: list[Split], observer: Observer | None) -> None:
         self.defn, self.train_split, self.splits, self.observer = cfg.definition, train_split, splits, observer
         self.base = replace(cfg.definition.train, device=resolve_device(cfg.device))
+        self.device = describe_device(self.base.device)
         self.pruner = cfg.definition.pruner.name
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -62,6 +73,7 @@ class Objective:
         train = suggest(trial, self.defn.space, self.base)
         sizes = (self.train_split.n_features, self.train_split.n_classes, train.depth, train.width)
         trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(TRIAL_DEVICE, self.device)
         trial.set_user_attr(TRIAL_PARAMS_COUNT, count_params(*sizes))
         trial.set_user_attr(TRIAL_MACS, count_macs(*sizes))
         if self.observer is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,10 +24,17 @@ from hpsearch.data import load_training
 from hpsearch.errors import DefinitionMismatch
 from hpsearch.search.factories import make_pruner, make_sampler
 from hpsearch.search.objective import Objective, Observer
-from hpsearch.search.workers import Ending, WorkerConfig, run_trials, set_threads, worker_processes
+from hpsearch.search.workers import Ending, WorkerConfig, run_trials, torch_threads, worker_processes
 from hpsearch.store import check_shared, close_storage, open_storage, redact, storage_lost, study_locked
-from hpsearch.store.schema import FINISHED, STUDY_DATA, STUDY_DEFINITION, STUDY_VERSIONS, library_versions
-from hpsearch.training import make_splits
+from hpsearch.store.schema import (
+    FINISHED,
+    STUDY_DATA,
+    STUDY_DEFINITION,
+    STUDY_VERSIONS,
+    TRIAL_DEVICE,
+    library_versions,
+)
+from hpsearch.training import describe_device, make_splits, resolve_device
 
 _log = logging.getLogger("hpsearch")
 
@@ -71,12 +79,17 @@ def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerC
     """
     wcfg = workers or WorkerConfig()
     check_shared(cfg.storage, wcfg.jobs)
-    set_threads(wcfg.threads)
+    with torch_threads(wcfg.threads):
+        return _run(cfg, wcfg, observer)
+
+
+def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None) -> Outcome:
     train, data = load_training(cfg.definition.data)
     splits = make_splits(train.y, cfg.definition.cv, train.classes)
     storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat, patience=wcfg.patience)
     try:
         study = open_study(cfg, data, storage)
+        _check_device(study, describe_device(resolve_device(cfg.device)))
         before = len(finished_trials(study))
         ending: Ending = "done"
         if before < cfg.trials:
@@ -168,6 +181,25 @@ def open_study(
     _check_same(cfg, stored, study.user_attrs.get(STUDY_DATA, {}), data)
     _check_versions(cfg, study.user_attrs.get(STUDY_VERSIONS))
     return study
+
+
+def _check_device(study: optuna.Study, device: str) -> None:
+    """Warn when the study's trials ran on another kind of device than this worker's."""
+    kind = device.split(" ")[0]
+    others = Counter(
+        str(t.user_attrs[TRIAL_DEVICE])
+        for t in study.get_trials(deepcopy=False)
+        if str(t.user_attrs.get(TRIAL_DEVICE, kind)).split(" ")[0] != kind
+    )
+    if others:
+        where = ", ".join(f"{n} on {d}" for d, n in others.most_common())
+        _log.warning(
+            "study %r holds trials trained elsewhere (%s) and this worker trains on %s: the same parameters draw "
+            "other dropout masks there and round otherwise, so its figures will not match theirs bit for bit",
+            study.study_name,
+            where,
+            device,
+        )
 
 
 def _check_versions(cfg: RunConfig, stored: dict[str, str] | None) -> None:

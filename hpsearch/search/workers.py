@@ -268,7 +268,13 @@ def _first_ctrl_c(signum: int, frame: object) -> None:
     _stop.set()
 
 
-def set_threads(threads: int | None) -> None:
-    """Give this worker's torch ``threads`` threads (before its first torch op)."""
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Give this worker's torch ``threads`` threads (None: as many as it has) while the body runs."""
+    before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -5,8 +5,9 @@ summary with its fingerprint), ``STUDY_VERSIONS`` (the libraries it was created 
 ``STUDY_FINAL_TESTS`` (the list of ``final-test`` results, oldest first). Trial attributes:
 ``TRIAL_FOLDS`` (figures of each finished fold), ``TRIAL_MEAN`` and ``TRIAL_STD`` (over those
 folds), ``TRIAL_PARAMS_COUNT``, ``TRIAL_MACS``, ``TRIAL_REASON`` (why a trial was pruned or
-failed), ``TRIAL_WORKER`` (``host:pid`` of the process that ran it) and ``TRIAL_RETRY_OF``
-(on a retry: the number of the trial whose worker died).
+failed), ``TRIAL_WORKER`` (``host:pid`` of the process that ran it), ``TRIAL_DEVICE`` (the device it
+trained on: ``cpu``, ``cuda (NVIDIA H200)``) and ``TRIAL_RETRY_OF`` (on a retry: the number of
+the trial whose worker died).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TRIAL_PARAMS_COUNT = "n_params"
 TRIAL_MACS = "macs"  # multiply-adds of one forward pass for one row
 TRIAL_REASON = "reason"
 TRIAL_WORKER = "worker"  # host:pid of the worker process that ran the trial
+TRIAL_DEVICE = "device"  # the device the trial trained on: "cpu", "cuda (NVIDIA H200)"
 TRIAL_RETRY_OF = "retry_of"  # on a retried trial: the number of the trial whose worker stopped beating
 
 # What --trials counts, as Optuna's n_trials does: trials that ran to a verdict. A failed trial

@@ -1,10 +1,11 @@
 """The MLP, its trainer, K fold-models side by side, evaluation, metrics and cross-validation."""
 
 from hpsearch.training.cv import CVResult, Split, cross_validate, make_splits, summarize
-from hpsearch.training.evaluate import as_tensors, evaluate, resolve_device
+from hpsearch.training.evaluate import as_tensors, describe_device, evaluate, resolve_device
 from hpsearch.training.folds import fit_folds, fit_stacked, plan_waves, trains_stacked
 from hpsearch.training.metrics import classification_metrics
 from hpsearch.training.model import StackedMLP, build_mlp, count_macs, count_params, layer_sizes
+from hpsearch.training.process import training_settings
 from hpsearch.training.trainer import EpochCallback, Trainer, fit, steps_per_epoch
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "cross_validate",
+    "describe_device",
     "evaluate",
     "fit",
     "fit_folds",
@@ -29,5 +31,6 @@ __all__ = [
     "resolve_device",
     "steps_per_epoch",
     "summarize",
+    "training_settings",
     "trains_stacked",
 ]

@@ -189,7 +189,8 @@ def load_bundle(path: Path) -> LoadedModel:
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise DataError(f"{path}: not an hpsearch model bundle ({type(e).__name__}: {e})") from None
     sizes = header.sizes
-    module = build_mlp(sizes[0], sizes[-1], len(sizes) - 2, sizes[1] if len(sizes) > 2 else 1, header.dropout)
+    width = sizes[1] if len(sizes) > 2 else 1
+    module = build_mlp(sizes[0], sizes[-1], len(sizes) - 2, width, header.dropout, generator=torch.Generator())
     linears = [m for m in module if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for i, (lin, (a, b)) in enumerate(zip(linears, pairwise(sizes), strict=True)):

@@ -25,6 +25,13 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def describe_device(name: str) -> str:
+    """A resolved device in words, as a trial stores it: ``cpu``, ``cuda (NVIDIA H200)``."""
+    if name.startswith("cuda"):
+        return f"cuda ({torch.cuda.get_device_name(torch.device(name))})"
+    return name
+
+
 def as_tensors(x: np.ndarray, y: np.ndarray, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Features as float32 and labels as int64 tensors on ``device``."""
     return torch.as_tensor(x, dtype=torch.float32, device=device), torch.as_tensor(y, device=device)

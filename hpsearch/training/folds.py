@@ -19,6 +19,7 @@ import torch
 from hpsearch.config import TrainConfig, derive
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training.model import StackedMLP
+from hpsearch.training.process import training_settings
 from hpsearch.training.trainer import EpochCallback, Trainer, steps_per_epoch
 
 FoldScore = Callable[[int, StackedMLP], dict[str, float]]  # (fold k, fold k's model alone) -> its figures
@@ -42,9 +43,10 @@ def fit_stacked(
     Raises:
         TrainingDiverged: a fold's training loss is NaN or infinite after an epoch.
     """
-    trainer = Trainer(x, y, folds, n_classes, cfg)
-    for _ in range(cfg.epochs):
-        trainer.run_epoch()
+    with training_settings():
+        trainer = Trainer(x, y, folds, n_classes, cfg)
+        for _ in range(cfg.epochs):
+            trainer.run_epoch()
     return trainer.model().train()
 
 
@@ -94,12 +96,13 @@ def fit_folds(
     """
     plan = waves or [list(range(len(folds)))]
     done: dict[int, dict[str, float]] = {}
-    for w, wave in enumerate(plan):
-        figures = _fit_wave(x, y, folds, wave, n_classes, cfg, score, w, on_epoch, score_every_epoch, stacked)
-        done |= dict(zip(wave, figures, strict=True))
-        if on_wave is not None and w < len(plan) - 1:
-            trained = sorted(done)
-            on_wave(w, trained, [done[k] for k in trained])
+    with training_settings():
+        for w, wave in enumerate(plan):
+            figures = _fit_wave(x, y, folds, wave, n_classes, cfg, score, w, on_epoch, score_every_epoch, stacked)
+            done |= dict(zip(wave, figures, strict=True))
+            if on_wave is not None and w < len(plan) - 1:
+                trained = sorted(done)
+                on_wave(w, trained, [done[k] for k in trained])
     return [done[k] for k in sorted(done)]
 
 
@@ -134,7 +137,6 @@ def _fit_wave(
         else:
             workers = max(1, min(len(wave), torch.get_num_threads()))
             stack.enter_context(_threads_per_worker(workers))
-            # the trainers seed torch's global generator for their initial weights: in this thread only
             trainers = [Trainer(x, y, [folds[k]], n_classes, cfg, steps, [s]) for k, s in zip(wave, seeds, strict=True)]
             epochs = stack.enter_context(closing(_interleave(trainers, cfg, score_fold, scored, workers)))
         for epoch, losses, figs in epochs:

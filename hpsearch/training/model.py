@@ -26,7 +26,9 @@ def count_macs(n_in: int, n_out: int, depth: int, width: int) -> int:
     return sum(a * b for a, b in pairwise(sizes))
 
 
-def build_mlp(n_in: int, n_out: int, depth: int, width: int, dropout: float = 0.0) -> nn.Sequential:
+def build_mlp(
+    n_in: int, n_out: int, depth: int, width: int, dropout: float = 0.0, *, generator: torch.Generator
+) -> nn.Sequential:
     """An MLP with ReLU after each hidden layer, Kaiming-normal weights and zero biases.
 
     Args:
@@ -35,25 +37,37 @@ def build_mlp(n_in: int, n_out: int, depth: int, width: int, dropout: float = 0.
         depth: hidden layers; 0 gives multinomial logistic regression.
         width: units per hidden layer.
         dropout: dropout probability after each hidden ReLU (0: none).
+        generator: draws the initial weights; torch's global generator is never touched (a caller
+            that only loads weights into the network may pass ``torch.Generator()``).
     """
     sizes = layer_sizes(n_in, n_out, depth, width)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
+        layers.append(_linear(a, b))
         if i < depth:
             layers.append(nn.ReLU())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     model = nn.Sequential(*layers)
-    model.apply(_init_weights)
+    for module in model:
+        if isinstance(module, nn.Linear):
+            _init_weights(module, generator)
     return model
 
 
-def _init_weights(module: nn.Module) -> None:
+def _linear(n_in: int, n_out: int) -> nn.Linear:
+    """An ``nn.Linear`` whose parameters are allocated, not yet drawn: ``nn.Linear(a, b)`` draws its
+    default weights from torch's global generator (the caller's); on the meta device it draws nothing."""
+    layer = nn.Linear(n_in, n_out, device="meta")
+    layer.weight = nn.Parameter(torch.empty(n_out, n_in))
+    layer.bias = nn.Parameter(torch.empty(n_out))
+    return layer
+
+
+def _init_weights(module: nn.Linear, generator: torch.Generator) -> None:
     # Kaiming-normal keeps the variance of ReLU activations steady through the layers
-    if isinstance(module, nn.Linear):
-        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-        nn.init.zeros_(module.bias)
+    nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
+    nn.init.zeros_(module.bias)
 
 
 class StackedMLP(nn.Module):
@@ -94,7 +108,7 @@ class StackedMLP(nn.Module):
         """Model k as a plain ``build_mlp`` network with its weights (a copy)."""
         n_in, n_out = self.weights[0].shape[1], self.weights[-1].shape[2]
         width = self.weights[0].shape[2]
-        model = build_mlp(n_in, n_out, len(self.weights) - 1, width, self.dropout)
+        model = build_mlp(n_in, n_out, len(self.weights) - 1, width, self.dropout, generator=torch.Generator())
         linears = [m for m in model if isinstance(m, nn.Linear)]
         with torch.no_grad():
             for lin, w, b in zip(linears, self.weights, self.biases, strict=True):

@@ -26,15 +26,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from hpsearch.config import TrainConfig, derive
+from hpsearch.config import TrainConfig, derive, model_streams
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training.model import StackedMLP, build_mlp
 from hpsearch.training.optimizer import FlatOptimizer, lr_at
+from hpsearch.training.process import training_settings
 
 _relu_backward = torch.ops.aten.threshold_backward.grad_input  # grad * (activation > 0), in place
-# Denormal floats make CPU matrix products and optimizer steps several times slower late in
-# training; the flag only takes effect in torch's worker threads if set before they start.
-torch.set_flush_denormal(True)
 
 # (epoch index, each model's mean training loss, each model's validation figures or None when
 # the epoch was not scored); it may raise to stop training
@@ -49,9 +47,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 class Trainer:
     """K MLPs of one architecture, model k trained on rows ``folds[k]`` of ``x``, one epoch per call.
 
-    Model k is initialised (``build_mlp``), shuffled and dropped out from the stream of its seed,
-    by default fold k's stream of the study seed (``derive(cfg.seed, "train", k)``), so model k of
-    K is what ``fit(..., fold=k)`` trains, up to float rounding.
+    Model k's seed, by default fold k's stream of the study seed (``derive(cfg.seed, "train", k)``),
+    splits into three generators of its own (``config.model_streams``): its initial weights
+    (``build_mlp``), its batch order and its dropout masks; torch's global generator is never
+    touched. So model k of K is what ``fit(..., fold=k)`` trains, up to float rounding. Run its
+    epochs inside ``process.training_settings`` (``fit`` and ``folds.fit_folds`` do).
 
     Args:
         x: float32 features (n, n_features); every fold's rows are gathered from it per step.
@@ -77,14 +77,16 @@ class Trainer:
         self.x, self.y, self.folds, self.cfg, self.epoch = x, y, folds, cfg, 0
         self.counts = [len(f) for f in folds]
         self.steps = steps or steps_per_epoch(max(self.counts), cfg.batch_size)
-        # model k's own generators draw its permutations (on the CPU: the same on any device) and
-        # dropout masks, not torch's global one, so that trainers may run in threads side by side
-        self.orders = [torch.Generator().manual_seed(seed) for seed in seeds]
-        self.noise = [torch.Generator(x.device).manual_seed(seed) for seed in seeds]
+        # model k's own generators, not torch's global one (trainers run in threads side by side, and
+        # the caller's generator is the caller's): initial weights and batch order on the CPU, so the
+        # same on every device; dropout masks on the device, where they are drawn every step
+        streams = [model_streams(seed) for seed in seeds]
+        self.orders = [torch.Generator().manual_seed(s.batches) for s in streams]
+        self.noise = [torch.Generator(x.device).manual_seed(s.dropout) for s in streams]
         members = []
-        for seed in seeds:
-            torch.manual_seed(seed)  # weight init
-            mlp = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width)
+        for s in streams:
+            init = torch.Generator().manual_seed(s.weights)
+            mlp = build_mlp(x.shape[1], n_classes, cfg.depth, cfg.width, generator=init)
             members.append([m for m in mlp if isinstance(m, nn.Linear)])
         # layer by layer, (K, in, out) weights (nn.Linear's (out, in) transposed, as baddbmm wants
         # them) and (K, 1, out) biases, one after the other in one flat buffer; gradients alike
@@ -225,9 +227,10 @@ def fit(
         TrainingDiverged: the training loss of an epoch is NaN or infinite.
     """
     seeds = [derive(cfg.seed, "train", fold)]
-    trainer = Trainer(x, y, [torch.arange(len(y), device=x.device)], n_classes, cfg, steps, seeds)
-    for epoch in range(cfg.epochs):
-        losses = trainer.run_epoch()
-        if on_epoch is not None:
-            on_epoch(epoch, losses, None)
+    with training_settings():
+        trainer = Trainer(x, y, [torch.arange(len(y), device=x.device)], n_classes, cfg, steps, seeds)
+        for epoch in range(cfg.epochs):
+            losses = trainer.run_epoch()
+            if on_epoch is not None:
+                on_epoch(epoch, losses, None)
     return trainer.model().member(0).train()

@@ -75,7 +75,8 @@ def reloaded(first: Run) -> tuple[dict[str, Any], Dataset, torch.nn.Module]:
     doc = json.loads((first.out / "final_test.json").read_text())
     defn, _ = stored_run(_study(first.db))
     _, data = load_split(defn.data)  # the test split
-    model = build_mlp(data.n_features, data.n_classes, doc["params"]["depth"], doc["params"]["width"])
+    depth, width = doc["params"]["depth"], doc["params"]["width"]
+    model = build_mlp(data.n_features, data.n_classes, depth, width, generator=torch.Generator())
     model.load_state_dict(torch.load(first.out / "model.pt", weights_only=True))
     return doc, data, model
 

@@ -33,9 +33,19 @@ def test_every_shipped_study_definition_survives_storage(study: str) -> None:
     assert study.removesuffix(".toml") in DEFINITIONS
 
 
-def test_seed_flows_to_every_part() -> None:
+def test_seed_flows_to_every_part_of_the_search_but_not_to_the_test_split() -> None:
     defn = with_overrides(Definition(), seed=11)
-    assert (defn.seed, defn.data.seed, defn.cv.seed, defn.train.seed) == (11, 11, 11, 11)
+    assert (defn.seed, defn.cv.seed, defn.train.seed) == (11, 11, 11)
+    assert defn.data.split_seed == 0  # the hold-out is the data's: its own seed, 0 unless [data] says
+
+
+def test_a_study_stored_before_split_seed_keeps_its_hold_out() -> None:
+    # such a study cut its hold-out from the study seed, stored as data.seed
+    old = Definition().to_dict() | {"seed": 3}
+    old["data"] = {k: v for k, v in old["data"].items() if k != "split_seed"} | {"seed": 3}
+    assert stored_definition(old).data.split_seed == 3
+    now = with_overrides(Definition(), seed=3).to_dict()
+    assert stored_definition(now).data.split_seed == 0
 
 
 def test_searchable_batch_size_and_epochs(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_digits_hold_out_is_stratified_scaled_and_fixed() -> None:
     test_share = np.bincount(test.y) / len(test.y)
     assert np.abs(train_share - test_share).max() < 0.01
     assert fingerprint(*load_split(DataConfig(dataset="digits"))) == fingerprint(train, test)
-    assert fingerprint(*load_split(DataConfig(dataset="digits", seed=1))) != fingerprint(train, test)
+    assert fingerprint(*load_split(DataConfig(dataset="digits", split_seed=1))) != fingerprint(train, test)
 
 
 def test_mnist_5k_is_the_default_and_bundled() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +43,20 @@ def test_noise_in_every_test_row_changes_no_cv_figure(tmp_path: Path) -> None:
         assert a.params == b.params
         assert a.user_attrs[TRIAL_FOLDS] == b.user_attrs[TRIAL_FOLDS]
         assert a.value == b.value
+
+
+def test_studies_over_seeds_share_one_test_split(tmp_path: Path) -> None:
+    # the hold-out is cut from the data's own seed (data.split_seed), not the study's: studies of
+    # one data set repeated over seeds 0..4 touch one test split, not five
+    args = ("--dataset", "digits", "--folds", "2", "--epochs", "1", "--trials", "1", "--pruner", "none", "--quiet")
+    docs = []
+    for seed in ("0", "1"):
+        db = tmp_path / f"s{seed}.db"
+        assert run_cli("study", *args, "--seed", seed, "--storage", db) == 0
+        assert run_cli("final-test", "best", "--storage", db, "--out", tmp_path / f"final{seed}") == 0
+        docs.append(json.loads((tmp_path / f"final{seed}" / "final_test.json").read_text()))
+        study = optuna.load_study(study_name="digits", storage=f"sqlite:///{db}")
+        docs[-1]["stored"] = study.user_attrs[STUDY_DATA]["fingerprint"]
+    assert docs[0]["stored"] == docs[1]["stored"] == docs[0]["fingerprint"] == docs[1]["fingerprint"]
+    assert [c["support"] for c in docs[0]["per_class"]] == [c["support"] for c in docs[1]["per_class"]]
+    assert docs[0]["seed"] != docs[1]["seed"]  # two searches, one test split

@@ -11,7 +11,7 @@ from hpsearch.training.model import build_mlp, count_macs, count_params
 
 @pytest.mark.parametrize(("depth", "width"), [(1, 32), (3, 64)])
 def test_layers_follow_data_and_trial(depth: int, width: int) -> None:
-    model = build_mlp(64, 10, depth, width)
+    model = build_mlp(64, 10, depth, width, generator=torch.Generator())
     linears = [m for m in model if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(64, width)] + [(width, width)] * (depth - 1) + [
         (width, 10)
@@ -22,7 +22,7 @@ def test_layers_follow_data_and_trial(depth: int, width: int) -> None:
 
 
 def test_kaiming_normal_weights_and_zero_biases() -> None:
-    model = build_mlp(784, 10, 1, 1024)
+    model = build_mlp(784, 10, 1, 1024, generator=torch.Generator().manual_seed(0))
     first = model[0]
     assert isinstance(first, nn.Linear)
     assert torch.count_nonzero(first.bias) == 0

@@ -6,16 +6,13 @@ import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from hpsearch.config import DataConfig, Optimizer, TrainConfig, derive
+from hpsearch.config import DataConfig, Optimizer, TrainConfig
 from hpsearch.data import load_split
 from hpsearch.errors import TrainingDiverged
-from hpsearch.training import evaluate, fit, steps_per_epoch
+from hpsearch.training import evaluate, fit
 from hpsearch.training.metrics import classification_metrics
-from hpsearch.training.model import build_mlp
+from tests.training.reference import textbook_fit
 
 
 @pytest.fixture(scope="module")
@@ -62,51 +59,13 @@ def test_divergence_is_detected(tensors: tuple[torch.Tensor, ...]) -> None:
         fit(x, y, 10, TrainConfig(depth=2, width=64, optimizer="sgd", lr=1e6, epochs=2))
 
 
-class _Dropout(nn.Module):
-    """F.dropout's arithmetic, its masks drawn from a generator of the test's own."""
-
-    def __init__(self, p: float, generator: torch.Generator) -> None:
-        super().__init__()
-        self.p, self.generator = p, generator
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h * torch.empty_like(h).bernoulli_(1 - self.p, generator=self.generator).div_(1 - self.p)
-
-
-def _textbook_fit(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> nn.Module:
-    """nn.Sequential, autograd and torch.optim over the batches (and dropout masks) ``fit`` takes."""
-    seed = derive(cfg.seed, "train", 0)  # fold 0's stream, which fit takes
-    torch.manual_seed(seed)
-    model = build_mlp(x.shape[1], 10, cfg.depth, cfg.width)
-    if cfg.dropout > 0 or cfg.input_dropout > 0:  # the masks fit draws: from a generator seeded like the batch order
-        noise, layers = torch.Generator().manual_seed(seed), list[nn.Module]()
-        if cfg.input_dropout > 0:
-            layers.append(_Dropout(cfg.input_dropout, noise))
-        for layer in model:
-            hidden = isinstance(layer, nn.ReLU) and cfg.dropout > 0
-            layers += [layer, _Dropout(cfg.dropout, noise)] if hidden else [layer]
-        model = nn.Sequential(*layers)
-    optimizer = _torch_optimizer(model, cfg)
-    schedule = CosineAnnealingLR(optimizer, T_max=cfg.epochs) if cfg.lr_schedule == "cosine" else None
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(cfg.epochs):
-        for rows in torch.randperm(len(y), generator=order).tensor_split(steps_per_epoch(len(y), cfg.batch_size)):
-            loss = F.cross_entropy(model(x[rows]), y[rows], label_smoothing=cfg.label_smoothing)
-            optimizer.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-        if schedule is not None:
-            schedule.step()
-    return model
-
-
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad", "rmsprop"])
 def test_fit_trains_what_autograd_and_torch_optim_train(
     tensors: tuple[torch.Tensor, ...], optimizer: Optimizer
 ) -> None:
     x, y = tensors[0][:1000], tensors[1][:1000]  # 21 batches: 13 of 48 rows and 8 of 47, padded to 48
     cfg = TrainConfig(depth=2, width=48, optimizer=optimizer, lr=0.01, weight_decay=1e-3, batch_size=48, epochs=2)
-    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    fast, textbook = fit(x, y, 10, cfg), textbook_fit(x, y, 10, cfg)
     for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # RMSprop amplifies rounding
 
@@ -114,7 +73,7 @@ def test_fit_trains_what_autograd_and_torch_optim_train(
 def test_fit_with_dropout_trains_what_autograd_trains(tensors: tuple[torch.Tensor, ...]) -> None:
     x, y = tensors[0][:960], tensors[1][:960]  # 20 batches of 48: no padding, so the same masks are drawn
     cfg = TrainConfig(depth=2, width=48, dropout=0.4, lr=0.01, batch_size=48, epochs=2)
-    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    fast, textbook = fit(x, y, 10, cfg), textbook_fit(x, y, 10, cfg)
     for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
 
@@ -130,7 +89,7 @@ def test_input_dropout_and_label_smoothing_train_what_autograd_trains(
         depth=2, width=48, lr=0.01, batch_size=48, epochs=2,
         dropout=dropout, input_dropout=input_dropout, label_smoothing=label_smoothing,
     )  # fmt: skip
-    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    fast, textbook = fit(x, y, 10, cfg), textbook_fit(x, y, 10, cfg)
     for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     plain = fit(x, y, 10, dataclasses.replace(cfg, input_dropout=0.0, label_smoothing=0.0))  # same hidden dropout
@@ -143,7 +102,7 @@ def test_cosine_schedule_steps_as_torch_cosine_annealing(
 ) -> None:
     x, y = tensors[0][:960], tensors[1][:960]
     cfg = TrainConfig(depth=1, width=32, optimizer=optimizer, lr=0.05, lr_schedule="cosine", batch_size=96, epochs=4)
-    fast, textbook = fit(x, y, 10, cfg), _textbook_fit(x, y, cfg)
+    fast, textbook = fit(x, y, 10, cfg), textbook_fit(x, y, 10, cfg)
     for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     constant = fit(x, y, 10, dataclasses.replace(cfg, lr_schedule="constant"))
@@ -161,17 +120,3 @@ def test_dropout_is_seeded_and_still_learns(tensors: tuple[torch.Tensor, ...]) -
     assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
     assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
     assert classification_metrics(yt.numpy(), evaluate(a, xt, yt)[1], 10)["accuracy"] > 0.85
-
-
-def _torch_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The plain ``torch.optim`` optimizer a TrainConfig names: what ``Trainer``'s flat-buffer steps equal."""
-    params = model.parameters()
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
