@@ -40,11 +40,12 @@ from hpsearch.config import PrunerConfig
 from hpsearch.data import load_training
 from hpsearch.search.race import verdict
 from hpsearch.store import stored_run
-from hpsearch.store.schema import TRIAL_FOLDS
+from hpsearch.store.schema import TRIAL_FOLDS, TRIAL_REASON
 from hpsearch.training import cross_validate, make_splits, plan_waves
 
 RESULTS = Path(__file__).with_name("race.json")
-PRUNERS = ("none", "median", "race", "single")  # single: fold 1 alone, median pruner (bench/single_split.py)
+# single: fold 1 alone, median pruner (bench/single_split.py); wilcoxon: folds as instances, in waves
+PRUNERS = ("none", "median", "wilcoxon", "race", "single")
 STUDY = "race-bench"
 WITHIN = 0.003  # "within 0.3 points of its own final best"
 
@@ -65,7 +66,20 @@ def time_to_quality(trials: list[FrozenTrial]) -> dict[str, Any]:
         "to_quality_trial": reached.number,
         "seconds_in_complete_trials": in_complete,
         "trial_states": dict(Counter(t.state.name for t in done)),
+        "cut_by": dict(Counter(_rule(t) for t in done if t.state == TrialState.PRUNED)),
     }
+
+
+def _rule(t: FrozenTrial) -> str:
+    """Which rule stopped a pruned trial, from its stored reason."""
+    reason = str(t.user_attrs.get(TRIAL_REASON, ""))
+    if "Wilcoxon" in reason:
+        return "wilcoxon after a wave"
+    if reason.startswith("stopped after fold"):
+        return "race after a wave"
+    if reason.startswith("pruned after"):
+        return "epoch pruner"
+    return reason.split(":")[0] or "unknown"
 
 
 def on_all_folds(study: optuna.Study) -> dict[str, Any]:
@@ -176,7 +190,8 @@ def _means(runs: dict[str, StudyRun], seen: dict[str, dict[str, Any]], seeds: li
                 "to_quality_seconds": sum(seen[k]["to_quality_seconds"] for k in keys) / len(keys),
                 "best_accuracy": sum(seen[k]["best_accuracy"] for k in keys) / len(keys),
             }
-    ratios = {"median / race": ("median", "race"), "race / single": ("race", "single")}
+    ratios = {"median / race": ("median", "race"), "wilcoxon / race": ("wilcoxon", "race")}
+    ratios |= {"race / single": ("race", "single")}
     ratios |= {"median / single": ("median", "single"), "none / race": ("none", "race")}
     for name, (top, bottom) in ratios.items():
         if top in means and bottom in means:
@@ -193,6 +208,8 @@ def _print(results: dict[str, Any], args: argparse.Namespace, console: Console) 
         table.add_column(column, justify="left" if column in ("pruner / seed", "trials") else "right")
     for key, v in results["studies"].items():
         states = ", ".join(f"{n} {state.lower()}" for state, n in v["trial_states"].items())
+        if v.get("cut_by"):
+            states += " (" + ", ".join(f"{n} by the {rule}" for rule, n in v["cut_by"].items()) + ")"
         run = results["cli_runs"][key]
         quality = f"{v['to_quality_seconds']:.0f} (#{v['to_quality_trial']})"
         table.add_row(key, f"{run['seconds']:.0f}", f"{v['seconds']:.0f}", quality, f"{v['best_accuracy']:.4f}", states)

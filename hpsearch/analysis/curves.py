@@ -12,29 +12,16 @@ from hpsearch.store.schema import STATE_WORDS
 def learning_curves(trials: list[FrozenTrial], defn: Definition) -> pd.DataFrame | None:
     """Each trial's mean validation score after each epoch, as its objective reported it.
 
-    The pruners see the mean over the K folds at step = epoch (the race: over the wave's folds,
-    at step = wave x E + epoch, so its curve runs on through the waves); Wilcoxon sees each fold
-    at step = epoch x K + fold, whose K values are averaged here. None when no trial reported
-    (``--pruner none`` scores the last epoch only).
+    The epoch pruners see the mean over the K folds at step = epoch (the race: over the wave's
+    folds, at step = wave x E + epoch, so its curve runs on through the waves). None when no
+    trial reported epochs: ``--pruner none`` scores the last epoch only, and Wilcoxon's steps are
+    folds, not epochs.
     """
-    rows = []
-    folds = defn.cv.folds
-    for t in trials:
-        values = t.intermediate_values
-        if not values:
-            continue
-        per_fold = defn.pruner.name == "wilcoxon"  # K steps per epoch
-        by_epoch: dict[int, list[float]] = {}
-        for step, value in values.items():
-            by_epoch.setdefault(step // folds if per_fold else step, []).append(value)
-        for epoch, scores in sorted(by_epoch.items()):
-            if not per_fold or len(scores) == folds:
-                rows.append(
-                    {
-                        "trial": t.number,
-                        "state": STATE_WORDS[t.state],
-                        "epoch": epoch + 1,
-                        "value": sum(scores) / len(scores),
-                    }
-                )
+    if defn.pruner.name == "wilcoxon":
+        return None
+    rows = [
+        {"trial": t.number, "state": STATE_WORDS[t.state], "epoch": step + 1, "value": value}
+        for t in trials
+        for step, value in sorted(t.intermediate_values.items())
+    ]
     return pd.DataFrame(rows, columns=["trial", "state", "epoch", "value"]) if rows else None

@@ -211,8 +211,8 @@ def _reached(t: FrozenTrial, defn: Definition) -> str | None:
     if not t.intermediate_values:
         return f"epoch {epochs}/{epochs}" if t.state == TrialState.COMPLETE else None
     last = max(t.intermediate_values)
-    if defn.pruner.name == "wilcoxon":  # fold k after epoch e is step e*K + k
-        return f"epoch {last // folds + 1}/{epochs}"
+    if defn.pruner.name == "wilcoxon":  # its steps are folds, each reported after its last epoch
+        return f"{len(t.intermediate_values)}/{folds} folds"
     wave, epoch = divmod(last, epochs)  # the race: wave w's epoch e is step w*E + e
     waves = len(plan_waves(folds, defn.pruner.wave_folds)) if defn.pruner.name == "race" else 1
     return f"epoch {epoch + 1}/{epochs}" if waves == 1 else f"wave {wave + 1}/{waves}, epoch {epoch + 1}/{epochs}"

@@ -82,6 +82,7 @@ DOMAINS: dict[str, Domain] = {
     "pruner.name": Domain(str, names=PRUNERS),
     "pruner.startup_trials": Domain(int, low=0),
     "pruner.warmup_epochs": Domain(int, low=0),
+    "pruner.percentile": Domain(float, low=0, high=100, low_open=True),
     "pruner.p_threshold": Domain(float, low=0, high=1, low_open=True),
     "pruner.startup_steps": Domain(int, low=0),
     "pruner.reduction_factor": Domain(int, low=2),

@@ -92,10 +92,13 @@ class PrunerConfig:
     """The pruner and its settings: part of a study's identity, so every worker prunes by one rule."""
 
     name: Pruner = "median"
-    startup_trials: int = 5  # median: trials that always run in full before it prunes
-    warmup_epochs: int = 1  # median: epochs a trial always runs before it can be pruned
+    startup_trials: int = 5  # median: complete trials needed before it prunes
+    warmup_epochs: int = 1  # median: epochs of every wave a trial always runs before it can be pruned
+    # median: prune below this percentile of the complete trials' scores at the same epoch of the
+    # same folds (50: the median; 25: only the bottom quarter)
+    percentile: float = 50.0
     p_threshold: float = 0.1  # wilcoxon: prune when a trial is worse than the best at this p-value
-    startup_steps: int = 2  # wilcoxon: fold-epochs a trial always runs
+    startup_steps: int = 2  # wilcoxon: folds a trial always trains before the test may stop it
     reduction_factor: int = 3  # hyperband: 1/reduction_factor of the trials go on at each rung
     # race: folds trained together per wave (a CPU's cores); after each wave but the last, a trial
     # the rule says cannot win stops; within a wave the median pruner above works on the epochs

@@ -11,6 +11,7 @@ import warnings
 import optuna
 
 from hpsearch.config import PrunerConfig, SamplerConfig, derive
+from hpsearch.search.pruning import WavePruner
 
 
 def make_sampler(cfg: SamplerConfig, seed: int, number: int) -> optuna.samplers.BaseSampler:
@@ -34,11 +35,14 @@ def make_sampler(cfg: SamplerConfig, seed: int, number: int) -> optuna.samplers.
         )
 
 
-def make_pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
-    """The pruner: median and Hyperband see the mean validation score over all K folds after each
-    epoch; Wilcoxon sees each fold's score after each epoch as a paired instance (see objective.py)."""
+def make_pruner(cfg: PrunerConfig, epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner: median (and the race's epoch pruner) and Hyperband see the mean validation score
+    over the folds training after each epoch; Wilcoxon sees each fold's final score as a paired
+    instance, as its documentation asks (see objective.py). ``epochs``: the definition's."""
     if cfg.name in ("median", "race"):  # the race stops trials between waves itself (race.py)
-        return optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)
+        return WavePruner(
+            epochs=epochs, startup_trials=cfg.startup_trials, warmup_epochs=cfg.warmup_epochs, percentile=cfg.percentile
+        )
     if cfg.name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource="auto", reduction_factor=cfg.reduction_factor

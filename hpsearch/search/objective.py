@@ -1,8 +1,10 @@
 """One trial: sample a TrainConfig, cross-validate it on the training split, save every fold's figures.
 
-Each fold's figures are saved on the trial after every scored epoch, so a pruned or interrupted
-trial keeps what it reached. The pruner sees the mean over the K folds after each epoch (step =
-epoch), or, for Wilcoxon, each fold after each epoch as a paired instance (step = epoch x K + fold).
+Each fold's figures are saved on the trial after every scored epoch (after every wave, for
+Wilcoxon), so a pruned or interrupted trial keeps what it reached. The epoch pruners see the
+mean over the folds training after each epoch (step = epoch; the race: step = wave x E + epoch);
+Wilcoxon sees each fold's score after its last epoch as a paired instance (step = fold), as
+Optuna's WilcoxonPruner documents it, and may stop a trial after each wave of folds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from optuna.trial import FrozenTrial
 from hpsearch.config import RunConfig
 from hpsearch.data import Dataset
 from hpsearch.errors import TrainingDiverged
-from hpsearch.search.race import verdict
+from hpsearch.search.race import folds_words, verdict
 from hpsearch.search.space import suggest
 from hpsearch.search.workers import past_deadline, stop_point
 from hpsearch.store.schema import (
@@ -79,9 +81,10 @@ class Objective:
         if self.observer is not None:
             self.observer.trial_started(trial.number, trial.params)
         metric, folds, epochs = self.defn.metric, len(self.splits), train.epochs
-        racing = self.pruner == "race"
-        waves = plan_waves(folds, self.defn.pruner.wave_folds) if racing else [list(range(folds))]
+        waved = self.pruner in ("race", "wilcoxon")  # both may stop a trial between waves of folds
+        waves = plan_waves(folds, self.defn.pruner.wave_folds) if waved else [list(range(folds))]
         done: dict[int, dict[str, float]] = {}  # the figures of the folds of finished waves
+        reported: set[int] = set()  # Wilcoxon: the folds reported as instances
 
         def on_epoch(step: int, losses: list[float], figures: list[dict[str, float]] | None) -> None:
             stop_point()  # Ctrl-C ends the trial here, between two epochs
@@ -94,7 +97,7 @@ class Objective:
                 prune(f"stopped by --timeout after {at(wave, epoch)}")
 
         def at(wave: int, epoch: int) -> str:
-            return (f"wave {wave + 1}/{len(waves)}, " if racing else "") + f"epoch {epoch + 1}/{epochs}"
+            return (f"wave {wave + 1}/{len(waves)}, " if waved else "") + f"epoch {epoch + 1}/{epochs}"
 
         def prune(reason: str) -> NoReturn:
             trial.set_user_attr(TRIAL_REASON, reason)
@@ -106,16 +109,18 @@ class Objective:
             scores = [f[metric] for f in figures]
             if not all(math.isfinite(v) for v in scores):
                 raise TrainingDiverged(f"validation {metric} is not finite after epoch {epoch + 1}")
-            if self.pruner == "wilcoxon":  # paired instances: fold k after epoch e is step e*K + k
-                for k, value in enumerate(scores):
-                    trial.report(value, step=epoch * folds + k)
-            else:  # the mean over the (wave's) folds after the epoch: a step means the same in every trial
-                trial.report(sum(scores) / len(scores), step=step)
+            trial.report(sum(scores) / len(scores), step=step)  # a step means the same in every trial
             if epoch < epochs - 1 and trial.should_prune():
                 prune(f"pruned after {at(wave, epoch)}: mean {metric} {sum(scores) / len(scores):.4f}")
 
         def on_wave(wave: int, trained: list[int], figures: list[dict[str, float]]) -> None:
             done.update(zip(trained, figures, strict=True))
+            if self.pruner == "wilcoxon":
+                _save_folds(trial, figures)  # a pruned trial keeps the folds it trained
+                if _report_folds(trial, metric, done, reported) and trial.should_prune():
+                    prune(f"stopped after {folds_words(trained)}: worse than the best trial on the same folds "
+                          f"(Wilcoxon signed-rank test, p < {self.defn.pruner.p_threshold:g})")  # fmt: skip
+                return
             best = _incumbent(trial.study)
             reason = verdict(
                 self.defn.pruner,
@@ -134,11 +139,13 @@ class Objective:
                 self.splits,
                 train,
                 on_epoch=on_epoch,
-                score_every_epoch=self.pruner != "none",
+                score_every_epoch=self.pruner in ("median", "race", "hyperband"),
                 waves=waves,
-                on_wave=on_wave if racing else None,
+                on_wave=on_wave if waved else None,
             )
             _save_folds(trial, result.folds)
+            if self.pruner == "wilcoxon":  # the best trial's instances are what later trials are paired with
+                _report_folds(trial, metric, dict(enumerate(result.folds)), reported)
             stop_point()  # Ctrl-C after the last epoch still ends the trial failed, as asked
         except TrainingDiverged as e:
             trial.set_user_attr(TRIAL_REASON, f"diverged: {e}")
@@ -155,6 +162,16 @@ def _incumbent(study: optuna.Study) -> FrozenTrial | None:
         return study.best_trial
     except ValueError:
         return None
+
+
+def _report_folds(trial: optuna.Trial, metric: str, figures: dict[int, dict[str, float]], reported: set[int]) -> bool:
+    """Report each fold not yet ``reported`` as Wilcoxon's instance ``k``: its score after its last epoch,
+    so that their mean is the objective, as WilcoxonPruner asks. False when a score is not finite."""
+    for k, f in sorted(figures.items()):
+        if k not in reported and math.isfinite(f[metric]):
+            trial.report(f[metric], step=k)
+            reported.add(k)
+    return all(math.isfinite(f[metric]) for f in figures.values())
 
 
 def _save_folds(trial: optuna.Trial, folds: list[dict[str, float]]) -> None:

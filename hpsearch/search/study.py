@@ -161,7 +161,7 @@ def open_study(
                 storage=storage,
                 study_name=cfg.study_name,
                 direction=defn.direction,
-                pruner=make_pruner(defn.pruner),
+                pruner=make_pruner(defn.pruner, defn.train.epochs),
                 load_if_exists=True,
             )
         except ValueError as e:  # e.g. an existing study with the other direction
