@@ -16,6 +16,7 @@ from hpsearch.config.domains import validate
 from hpsearch.config.records import (
     DEFAULT_SPACE,
     PICKLE_SUFFIXES,
+    SEARCHABLE,
     TABLE_SUFFIXES,
     CVConfig,
     DataConfig,
@@ -29,7 +30,6 @@ from hpsearch.errors import ConfigError, did_you_mean
 
 _SECTIONS = {"data": DataConfig, "cv": CVConfig, "train": TrainConfig, "sampler": SamplerConfig, "pruner": PrunerConfig}
 _TOP_KEYS = ("seed", "metric", "sampler", "pruner", "data", "cv", "train", "space")
-_SEARCHABLE = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("seed", "device"))
 _SPEC_KEYS = ("low", "high", "log", "step", "choices")
 
 
@@ -53,8 +53,8 @@ def _check_types(cls: type, section: str, values: Mapping[str, Any], problems: l
 
 
 def _parse_spec(name: str, raw: Any, problems: list[str]) -> ParamSpec | None:
-    if name not in _SEARCHABLE:
-        problems.append(f"unknown search-space entry {name!r}{did_you_mean(name, _SEARCHABLE)}")
+    if name not in SEARCHABLE:
+        problems.append(f"unknown search-space entry {name!r}{did_you_mean(name, SEARCHABLE)}")
         return None
     if not isinstance(raw, Mapping):
         problems.append(f"space.{name} must be a table such as {{ low = 1, high = 4 }}, but got {raw!r}")

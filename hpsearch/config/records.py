@@ -56,7 +56,7 @@ class CVConfig:
 class TrainConfig:
     depth: int = 2  # hidden layers
     width: int = 128  # units per hidden layer
-    optimizer: Optimizer = "adam"
+    optimizer: Optimizer = "adam"  # gradient descent variant, each with its learning rate
     lr: float = 1e-3  # learning rate
     # "cosine": the rate of epoch e is lr * (1 + cos(pi * e / epochs)) / 2, torch's
     # CosineAnnealingLR(T_max=epochs) stepped once an epoch, so the last epochs take small steps
@@ -76,11 +76,15 @@ class TrainConfig:
     device: str = "cpu"  # torch device; resolved from --device, never stored in a definition
 
 
+# the training settings a definition may search in [space] (or fix in [train])
+SEARCHABLE = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("seed", "device"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class SamplerConfig:
     """The sampler and every option it samples by, written out rather than left to Optuna's defaults."""
 
-    name: Sampler = "tpe"
+    name: Sampler = "tpe"  # Optuna's TPESampler, or RandomSampler
     startup_trials: int = 10  # tpe: trials sampled at random before the model guides the search
     multivariate: bool = True  # tpe: model the parameters jointly (Optuna 5's default; 4's was False)
     constant_liar: bool = True  # tpe: running trials count as bad, so workers that start together spread out
@@ -91,7 +95,7 @@ class SamplerConfig:
 class PrunerConfig:
     """The pruner and its settings: part of a study's identity, so every worker prunes by one rule."""
 
-    name: Pruner = "median"
+    name: Pruner = "median"  # what stops a trial early: an epoch rule, the race over folds, or none
     startup_trials: int = 5  # median: complete trials needed before it prunes
     warmup_epochs: int = 1  # median: epochs of every wave a trial always runs before it can be pruned
     # median: prune below this percentile of the complete trials' scores at the same epoch of the
