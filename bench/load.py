@@ -7,8 +7,9 @@ many machines, on a new study of ``--trials`` cheap trials (digits, 3 folds, 1 e
 widths: the storage is what is measured). Per count it reports trials per second (first trial
 start to last trial end), the share of the workers' time spent in storage calls (timed in
 ``PatientStorage``) and waiting for the study's lock, the connections they held at the busiest
-poll of ``pg_stat_activity``, the workers that ended in an error, and whether the study holds
-exactly ``--trials`` finished trials with none running.
+poll of ``pg_stat_activity``, the workers that waited for a free connection and those that
+ended in an error, and whether the study holds exactly ``--trials`` finished trials with none
+running.
 
 ``--faults`` then runs ``--fault-workers`` (16) workers under each fault: SIGKILL of 4 of them
 while they run a trial, at random moments (their trials must be retried); a 20 s server restart
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _faults(server: Postgres, args: argparse.Namespace, console: Console) -> list[dict[str, Any]]:
     cases = {
-        f"SIGKILL of {args.kills} workers": Faults(kills=args.kills),
+        f"SIGKILL of {args.kills} worker{'s' * (args.kills != 1)}": Faults(kills=args.kills),
         f"{args.restart:.0f} s server restart": Faults(restart=args.restart),
         "Ctrl-C of all, then again": Faults(interrupt=True),
     }
@@ -138,7 +139,7 @@ def _row(run: LoadRun) -> dict[str, Any]:
 def _load_table(runs: list[LoadRun], max_connections: int) -> Table:
     table = Table(title=f"cheap trials on one PostgreSQL study (max_connections {max_connections})")
     columns = ("workers", "trials/s", "wall s", "storage share", "lock wait", "calls/trial", "peak connections")
-    for column in (*columns, "errors", "warnings", "exact --trials"):
+    for column in (*columns, "waited", "errors", "warnings", "exact --trials"):
         table.add_column(column)
     for run in runs:
         row = _row(run)
@@ -150,6 +151,7 @@ def _load_table(runs: list[LoadRun], max_connections: int) -> Table:
             f"{row['lock_share'] or 0:.1%}",
             f"{row['calls_per_trial'] or 0:.0f}",
             str(run.peak_connections),
+            str(run.waited),
             str(len(run.errors)),
             str(run.warnings),
             str(run.exact),

@@ -56,9 +56,9 @@ class _AdvisoryLock(StudyLock):
     Taken there, it costs no connection of its own: a worker holds one connection, whether it
     waits for the lock, holds it, or trains. (A lock on a second connection would let workers that
     wait for it fill a busy server's slots while the worker holding it waits for a slot for its
-    next call: none would go on.) Its calls come back to the same server session, which holds the
-    lock until it is released, or the connection closes: the worker ends, is killed, or the server
-    restarts (a connection the restart killed held nothing).
+    next call: none would go on.) With a pool of one and no overflow, its calls come back to the
+    same server session, which holds the lock until it is released or the connection closes: the
+    worker ends, is killed, or the server restarts (a connection the restart killed held nothing).
     """
 
     def __init__(self, engine: sqlalchemy.Engine, study_name: str, patience: float, owned: bool) -> None:

@@ -87,7 +87,8 @@ def open_storage(
             create them) and called empty.
         heartbeat: for workers: seconds between the heartbeats of a running trial; a trial
             silent for ``GRACE_BEATS`` beats is failed and retried (see ``recovery``).
-        patience: seconds every call waits for a database server that stopped answering (see
+        patience: seconds every call waits for a database server that stopped answering, and
+            opening waits for one that has no free connection (max_connections; see
             ``patience``); SQLite files wait for their lock instead.
 
     Raises:
