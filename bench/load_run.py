@@ -168,6 +168,10 @@ class _Wave:
                     )
                 )
 
+    def started(self) -> bool:
+        """Whether every worker has imported hpsearch (before that, SIGINT is Python's KeyboardInterrupt)."""
+        return all(clock.with_suffix(".started").exists() for _, clock in self.files)
+
     def alive(self) -> bool:
         return any(p.poll() is None for p in self.processes)
 
@@ -220,7 +224,7 @@ def _watch(
                 time.sleep(faults.restart)
                 server.start()
                 restart_at = None
-            if faults.interrupt and finished >= trials // 2:
+            if faults.interrupt and finished >= trials // 2 and wave.started():
                 seen.before = _finished(watch)
                 for process in wave.processes:
                     process.send_signal(signal.SIGINT)

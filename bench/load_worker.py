@@ -19,6 +19,7 @@ def main(argv: list[str]) -> int:
     from hpsearch.cli import main as cli
     from hpsearch.store.patience import CLOCK
 
+    out.with_suffix(".started").touch()  # imported: from here a Ctrl-C ends it as hpsearch's own (exit 130)
     start = time.perf_counter()
     code = cli(args)
     clock = {"code": code, "wall": time.perf_counter() - start}
