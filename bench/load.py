@@ -14,8 +14,9 @@ running.
 ``--faults`` then runs ``--fault-workers`` (16) workers under each fault: SIGKILL of 4 of them
 while they run a trial, at random moments (their trials must be retried); a 20 s server restart
 (no worker lost); SIGINT to all (every finished trial kept), then the same command again (the
-study ends at exactly ``--trials``). It also times what a connection pool saves: a call on a
-pooled connection against one on a new connection (``NullPool``). Writes bench/load.json.
+study ends at exactly ``--trials``). ``--proxy`` compares the storage alone, direct and through
+Optuna's gRPC proxy (bench/load_proxy.py). It also times what a connection pool saves: a call on
+a pooled connection against one on a new connection (``NullPool``). Writes bench/load.json.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.pool import NullPool
 
+from bench.load_proxy import compare
 from bench.load_run import Faults, LoadRun, prepare, run_load
 from bench.postgres import Postgres, throwaway
 from hpsearch.store import engine_url
@@ -49,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", type=int, default=128, help="--trials of each study (128)")
     parser.add_argument("--heartbeat", type=int, default=10, help="the workers' --heartbeat (10, the default)")
     parser.add_argument("--max-connections", type=int, default=100, help="the server's (100, its default)")
+    parser.add_argument("--proxy", action="store_true", help="then the storage alone, direct and via gRPC proxy")
     parser.add_argument("--faults", action="store_true", help="then the faults under --fault-workers workers")
     parser.add_argument("--fault-workers", type=int, default=16, help="workers under the faults (16)")
     parser.add_argument("--fault-trials", type=int, default=96, help="--trials of each fault's study (96)")
@@ -74,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         results["load"] = [_row(run) for run in load]
         if load:
             console.print(_load_table(load, args.max_connections))
+        if args.proxy:
+            console.print(f"the storage alone, direct and through Optuna's gRPC proxy, {args.trials} trials ...")
+            results["proxy"] = compare(server, args.workers, args.trials)
+            console.print(_proxy_table(results["proxy"]))
         if args.faults:
             results["faults"] = _faults(server, args, console)
     results["load_average_end"] = os.getloadavg()
@@ -155,6 +162,22 @@ def _load_table(runs: list[LoadRun], max_connections: int) -> Table:
             str(len(run.errors)),
             str(run.warnings),
             str(run.exact),
+        )
+    return table
+
+
+def _proxy_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="the storage alone (bench/load_proxy.py): trials of an objective that trains nothing")
+    for column in ("processes", "direct trials/s", "proxy trials/s", "direct connections", "proxy connections"):
+        table.add_column(column)
+    for n in sorted({row["processes"] for row in rows}):
+        direct, proxy = (next(r for r in rows if r["processes"] == n and r["mode"] == m) for m in ("direct", "proxy"))
+        table.add_row(
+            str(n),
+            f"{direct['trials_per_second']:.1f}",
+            f"{proxy['trials_per_second']:.1f}",
+            str(direct["peak_connections"]),
+            str(proxy["peak_connections"]),
         )
     return table
 
