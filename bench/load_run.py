@@ -214,7 +214,7 @@ def _watch(
         if look is not None:
             connections, finished, running = look
             seen.peak = max(seen.peak, connections)
-            victim = _running_worker(wave, running, seen.killed) if kill_at and finished >= kill_at[0] else None
+            victim = _running_worker(wave, running, seen.killed, rng) if kill_at and finished >= kill_at[0] else None
             if victim is not None:
                 kill_at.pop(0)
                 wave.processes[victim].send_signal(signal.SIGKILL)
@@ -257,11 +257,11 @@ def _look(watch: sqlalchemy.Engine) -> tuple[int, int, list[str]] | None:
         return None
 
 
-def _running_worker(wave: _Wave, running: list[str], killed: list[int]) -> int | None:
-    """A worker of the wave that is running a trial (its objective stored host:pid), not killed yet."""
+def _running_worker(wave: _Wave, running: list[str], killed: list[int], rng: random.Random) -> int | None:
+    """One of the wave's workers that run a trial (its objective stored host:pid), not killed yet, at random."""
     pids = {int(worker.rsplit(":", 1)[1]) for worker in running}
     found = [i for i, p in enumerate(wave.processes) if p.pid in pids and i not in killed and p.poll() is None]
-    return found[0] if found else None
+    return rng.choice(found) if found else None
 
 
 def _finished(watch: sqlalchemy.Engine) -> dict[int, float | None]:
