@@ -57,7 +57,7 @@ def _run(server: Postgres, url: str, mode: str, n: int, trials: int) -> dict[str
     per = [trials // n + (i < trials % n) for i in range(n)]
     command = [sys.executable, "-m", "bench.load_proxy", where]
     clients = [subprocess.Popen([*command, str(k)], stdout=subprocess.PIPE, text=True, cwd=ROOT) for k in per]
-    watch = sqlalchemy.create_engine(server.url(url.rsplit("/", 1)[1]), isolation_level="AUTOCOMMIT")
+    watch = sqlalchemy.create_engine(engine_url(server.url(url.rsplit("/", 1)[1])), isolation_level="AUTOCOMMIT")
     peak = 0
     while any(c.poll() is None for c in clients):
         with watch.connect() as c:

@@ -58,7 +58,7 @@ class LoadRun:
     states: dict[str, int]  # the study's trials by state at the end
     codes: list[int]  # exit code of each worker (-9: SIGKILLed); after an interrupt, of the ones started again
     errors: list[str]  # the first line of each worker that ended otherwise than expected
-    warnings: int  # warning lines of all workers
+    warnings: int  # warning lines of all workers (after an interrupt: of the ones started again)
     waited: int  # workers that waited for a free connection (the server at max_connections)
     peak_connections: int  # the workers' connections at the busiest poll of pg_stat_activity
     calls: int  # storage calls of the workers' main threads (those not killed)
@@ -109,7 +109,7 @@ def run_load(
     url = prepare(server, database)
     args = ["study", *CHEAP, "--trials", str(trials), "--heartbeat", str(heartbeat)]
     args += ["--storage-patience", str(patience), "--storage", url, "--study-name", STUDY]
-    watch = sqlalchemy.create_engine(server.url(database), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    watch = sqlalchemy.create_engine(engine_url(server.url(database)), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="hpsearch-load-") as folder:
         start = time.perf_counter()
