@@ -71,7 +71,13 @@ def bench(session: nox.Session) -> None:
     """Training speed side by side (-- --quick: short); then, if asked, -- --trainers (the package's
     hand-written trainer vs autograd on one 5-fold trial), -- --workers (1 worker vs --jobs 2),
     -- --pruning[-trials=N] (median pruner vs none) and -- --race (none, median, race and the
-    single-split reference, 2 seeds)."""
+    single-split reference, 2 seeds). -- --load [OPTIONS] runs only the load bench (many workers
+    on one PostgreSQL study; OPTIONS go to python -m bench.load, e.g. --workers 1 4 --proxy --faults)."""
+    if "--load" in session.posargs:
+        session.install(*INSTALL, "-e", ".[postgres]", "grpcio", "protobuf")  # Optuna's gRPC proxy, for --proxy
+        options = session.posargs[session.posargs.index("--load") + 1 :]
+        session.run("python", "-m", "bench.load", *options)
+        return
     session.install(*INSTALL, "-e", ".", "skorch")
     extra = ("--workers", "--trainers", "--race")
     studies = [a for a in session.posargs if a in extra or a.startswith("--pruning")]

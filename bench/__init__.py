@@ -1,1 +1,1 @@
-"""Benchmarks of hpsearch: training speed against the GEMM limit and other loops; pruning."""
+"""Benchmarks of hpsearch: training speed against the GEMM limit and other loops; pruning; workers on one study."""

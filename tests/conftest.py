@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
-import pwd
 import random
 import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.postgres import Postgres, Unavailable, throwaway
 from hpsearch.cli import main
 
 
@@ -59,72 +54,28 @@ def small_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 # --- a PostgreSQL server of the tests' own, where Debian's postgresql is installed ----------
 
 
-@dataclass
-class Postgres:
-    """A throw-away PostgreSQL server on 127.0.0.1 (scram-sha-256 passwords, like a real one)."""
-
-    bin: Path
-    home: Path  # data folder, socket and log
-    port: int
-    user: str = "hp"
-    password: str = "hp-secret"
-
-    def url(self, database: str, password: str | None = None) -> str:
-        return f"postgresql://{self.user}:{password or self.password}@127.0.0.1:{self.port}/{database}"
-
-    def run(self, tool: str, *args: str) -> None:
-        # initdb refuses to run as root: tests that run as root run the server as user postgres
-        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*runner, str(self.bin / tool), *args], check=True, capture_output=True, text=True)
-
-    def start(self) -> None:
-        options = f"-k {self.home} -p {self.port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off"
-        self.run("pg_ctl", "-D", str(self.home / "data"), "-l", str(self.home / "log"), "-w", "-o", options, "start")
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.home / "data"), "-m", "fast", "-w", "stop")
-
-    def createdb(self, name: str) -> None:
-        self.run("createdb", "-h", str(self.home), "-p", str(self.port), "-U", self.user, name)
-
-
-def _postgres_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if found:
-        return found[-1].parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL server started for this session (skips the test where none is installed)."""
-    pg_bin = _postgres_bin()
-    if pg_bin is None:
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no user 'postgres' to run the PostgreSQL server")
-    home = Path(tempfile.mkdtemp(prefix="hpsearch-pg-"))  # not under pytest's tmp: user postgres must enter it
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = Postgres(bin=pg_bin, home=home, port=port)
-    (home / "pw").write_text(server.password)
-    if os.geteuid() == 0:
-        for path in (home, home / "pw"):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-    auth = ("--auth-host=scram-sha-256", "--auth-local=trust")
-    server.run("initdb", "-D", str(home / "data"), "-U", server.user, f"--pwfile={home / 'pw'}", *auth, "--no-sync")
-    server.start()
     try:
-        yield server
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            server.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        with throwaway() as server:
+            yield server
+    except Unavailable as e:
+        pytest.skip(str(e))
+
+
+FULL_SLOTS = 3  # connections a full_postgres server leaves to a role that is not a superuser
+
+
+@pytest.fixture(scope="session")
+def full_postgres() -> Iterator[Postgres]:
+    """A second server, with max_connections 6: three slots for the workers' role (the server keeps
+    three for superusers), fewer than four workers would hold at once."""
+    try:
+        with throwaway(f"max_connections={FULL_SLOTS + 3}") as server:
+            yield server
+    except Unavailable as e:
+        pytest.skip(str(e))
 
 
 _DATABASES = itertools.count()

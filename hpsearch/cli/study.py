@@ -48,7 +48,7 @@ def study(
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
     heartbeat: Annotated[int, typer.Option(min=1, help="Heartbeat seconds; a trial silent 3 beats is retried.")] = 10,
     storage_patience: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for a storage that stops answering (a restart).")
+        float, typer.Option(min=0, help="Seconds to wait for a storage that stops answering or is full.")
     ] = 120,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
     debug: Debug = False,

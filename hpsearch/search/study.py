@@ -155,7 +155,7 @@ def open_study(
     """
     storage = storage or open_storage(cfg.storage)
     defn = cfg.definition
-    with study_locked(cfg.storage, cfg.study_name):
+    with study_locked(cfg.storage, cfg.study_name, storage, getattr(storage, "patience", 0.0)):
         try:
             study = optuna.create_study(
                 storage=storage,

@@ -87,7 +87,7 @@ def run_trials(
         Why it stopped: the target reached, or the timeout. (A moved or removed SQLite file
         raises StorageError.)
     """
-    lock, check = open_lock(url, study.study_name, patience), watch_file(url)
+    lock, check = open_lock(url, study.study_name, storage, patience), watch_file(url)
 
     def gated(trial: optuna.Trial) -> float:
         first_beat(storage, study.study_name, trial.number)  # see fail_unbeaten

@@ -1,8 +1,8 @@
 """The study's lock: workers take it to start a trial, final-test to append its result.
 
-``pg_advisory_xact_lock`` on PostgreSQL and ``flock(2)`` on the folder of an SQLite file (not
-the file: closing any descriptor of it drops SQLite's own POSIX locks); a killed worker's lock
-is released by the server or the kernel.
+``pg_advisory_lock`` on PostgreSQL, on the worker's own pooled connection, and ``flock(2)`` on
+the folder of an SQLite file (not the file: closing any descriptor of it drops SQLite's own POSIX
+locks); a killed worker's lock is released by the server or the kernel.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import sqlalchemy
-from sqlalchemy.pool import NullPool
 
-from hpsearch.store.patience import connection_lost
+from hpsearch.store.patience import CLOCK, patiently
 from hpsearch.store.recovery import STORAGE_ERRORS
 from hpsearch.store.urls import engine_url, sqlite_path
 
@@ -50,51 +51,72 @@ class _FolderLock(StudyLock):
 
 
 class _AdvisoryLock(StudyLock):
-    def __init__(self, url: str, study_name: str, patience: float) -> None:
+    """A session-level advisory lock, taken on the worker's one pooled connection (``open.SERVER_POOL``).
+
+    Taken there, it costs no connection of its own: a worker holds one connection, whether it
+    waits for the lock, holds it, or trains. (A lock on a second connection would let workers that
+    wait for it fill a busy server's slots while the worker holding it waits for a slot for its
+    next call: none would go on.) With a pool of one and no overflow, its calls come back to the
+    same server session, which holds the lock until it is released or the connection closes: the
+    worker ends, is killed, or the server restarts (a connection the restart killed held nothing).
+    """
+
+    def __init__(self, engine: sqlalchemy.Engine, study_name: str, patience: float, owned: bool) -> None:
         digest = hashlib.sha256(f"hpsearch:{study_name}".encode()).digest()
         self._key = int.from_bytes(digest[:8], "big", signed=True)
-        self._engine = sqlalchemy.create_engine(engine_url(url), poolclass=NullPool)
-        self._conn: sqlalchemy.Connection | None = None
-        self._patience = patience
+        self._engine, self._owned, self._patience = engine, owned, patience
+        self._held = False
+
+    def _call(self, function: str) -> None:
+        with self._engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f"SELECT {function}(:key)"), {"key": self._key})
 
     def acquire(self) -> None:
-        deadline = time.monotonic() + self._patience
-        while True:
-            try:
-                self._conn = self._engine.connect()
-                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._key})
-                return
-            except STORAGE_ERRORS as e:  # a server restarting: wait for it, as PatientStorage does
-                self.release()
-                if not connection_lost(e) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(2.0)
+        start = time.perf_counter()
+        patiently(self._patience, lambda: self._call("pg_advisory_lock"))
+        self._held = True
+        if threading.current_thread() is threading.main_thread():
+            CLOCK.lock_seconds += time.perf_counter() - start
 
     def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(*STORAGE_ERRORS):  # a dead connection holds no lock
-                conn.close()  # the rollback ends the transaction, and the lock with it
+        if self._held:
+            self._held = False
+            with contextlib.suppress(*STORAGE_ERRORS):  # a connection that is gone holds no lock
+                self._call("pg_advisory_unlock")
 
     def close(self) -> None:
         self.release()
-        self._engine.dispose()
+        if self._owned:
+            self._engine.dispose()
 
 
-def open_lock(url: str, study_name: str, patience: float = 0.0) -> StudyLock:
-    """The lock that all workers of study ``study_name`` in storage ``url`` take to start a trial."""
+def open_lock(
+    url: str, study_name: str, storage: optuna.storages.BaseStorage | None = None, patience: float = 0.0
+) -> StudyLock:
+    """The lock that all workers of study ``study_name`` in storage ``url`` take to start a trial.
+
+    Args:
+        storage: the worker's storage, opened from ``url``: on PostgreSQL, the lock is taken on its
+            pooled connection (None: on a connection of the lock's own).
+        patience: seconds to wait for a database server that stopped answering or is full.
+    """
     path = sqlite_path(url)
     if path is not None:
         return _FolderLock(path.resolve().parent)
     if url.startswith(("postgresql:", "postgresql+")):
-        return _AdvisoryLock(url, study_name, patience)
+        if isinstance(storage, optuna.storages.RDBStorage):
+            return _AdvisoryLock(storage.engine, study_name, patience, owned=False)
+        engine = sqlalchemy.create_engine(engine_url(url), pool_pre_ping=True, pool_size=1, max_overflow=0)
+        return _AdvisoryLock(engine, study_name, patience, owned=True)
     return StudyLock()
 
 
 @contextlib.contextmanager
-def study_locked(url: str, study_name: str) -> Iterator[None]:
+def study_locked(
+    url: str, study_name: str, storage: optuna.storages.BaseStorage | None = None, patience: float = 0.0
+) -> Iterator[None]:
     """Hold the study's lock for a read-modify-write of its attributes (e.g. ``final-test``'s list)."""
-    lock = open_lock(url, study_name)
+    lock = open_lock(url, study_name, storage, patience)
     try:
         lock.acquire()
         yield

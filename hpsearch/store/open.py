@@ -13,15 +13,21 @@ from typing import Any
 import optuna
 import sqlalchemy
 import sqlalchemy.exc
+from optuna.storages import RDBStorage
+from sqlalchemy.pool import NullPool
 
 from hpsearch.config import Definition, stored_definition
 from hpsearch.errors import ConfigError, HpsearchError, StorageError, did_you_mean
-from hpsearch.store.patience import PatientStorage
+from hpsearch.store.patience import PatientStorage, connection_lost, patiently, server_busy
 from hpsearch.store.recovery import GRACE_BEATS, MAX_RETRY, STORAGE_ERRORS, RetryStale
 from hpsearch.store.schema import STUDY_DATA, STUDY_DEFINITION
 from hpsearch.store.urls import engine_url, redact, sqlite_path
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# A worker makes one storage call at a time (its heartbeat thread now and then another): one
+# pooled connection, which the two threads take in turn, and none in overflow. Each worker holds
+# one connection, the study's lock included (store/lock.py), instead of SQLAlchemy's 5 + 10.
+SERVER_POOL: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 1, "max_overflow": 0, "pool_timeout": 30}
 
 
 def storage_lost(url: str, error: BaseException) -> StorageError | None:
@@ -81,7 +87,8 @@ def open_storage(
             create them) and called empty.
         heartbeat: for workers: seconds between the heartbeats of a running trial; a trial
             silent for ``GRACE_BEATS`` beats is failed and retried (see ``recovery``).
-        patience: seconds every call waits for a database server that stopped answering (see
+        patience: seconds every call waits for a database server that stopped answering, and
+            opening waits for one that has no free connection (max_connections; see
             ``patience``); SQLite files wait for their lock instead.
 
     Raises:
@@ -94,7 +101,7 @@ def open_storage(
     # Several local workers share one SQLite file: a writer waits up to a minute for the lock
     # instead of failing at once (SQLite's default is 5 s), which 2-4 workers never come near.
     server = not url.startswith("sqlite:")
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True} if server else {"connect_args": {"timeout": 60}}
+    engine_kwargs = SERVER_POOL if server else {"connect_args": {"timeout": 60}}
     beats: dict[str, Any] = {}
     if heartbeat is not None and (path is not None or not url.startswith("sqlite:")):  # not in memory: one thread
         beats = {
@@ -102,14 +109,42 @@ def open_storage(
             "grace_period": GRACE_BEATS * heartbeat,
             "heartbeat_stale_trial_callback": RetryStale(MAX_RETRY),
         }
+
+    def opened() -> PatientStorage:
+        if server:
+            # Optuna's set-up holds a connection while it takes another (to stamp a new
+            # database's schema, to check the schema's version): done here on connections of its
+            # own, one at a time, so that the worker's pool is of one
+            setup = {"poolclass": NullPool}
+            RDBStorage(engine_url(url), engine_kwargs=setup, skip_compatibility_check=True).engine.dispose()
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = PatientStorage(
+                engine_url(url),
+                engine_kwargs=dict(engine_kwargs),
+                skip_compatibility_check=server,
+                skip_table_creation=server,
+                **beats,
+            )
+        if server:
+            _check_schema(storage, url)
+        return storage
+
+    busy = False
+
+    def retry(e: BaseException) -> bool:
+        # a server at max_connections lets this worker in once another leaves (and may restart
+        # meanwhile); one that refuses for any other reason (down, wrong password) is said at once
+        nonlocal busy
+        busy = busy or server_busy(e)
+        return busy and connection_lost(e)
+
     error: BaseException | None = None
     for attempt in range(3):
         try:
             if read_only:
                 _require_tables(url)
-            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = PatientStorage(engine_url(url), engine_kwargs=engine_kwargs, **beats)
+            storage: PatientStorage = patiently(patience if server else 0.0, opened, retry=retry)
             storage.patience = patience if server else 0.0
             return storage
         except (*STORAGE_ERRORS, ImportError, ValueError, RuntimeError) as e:
@@ -119,6 +154,17 @@ def open_storage(
                 break
             time.sleep(1 + attempt if attempt < 2 else 0)
     raise StorageError(f"cannot open storage {redact(url)}: {first_line(error)}")
+
+
+def _check_schema(storage: RDBStorage, url: str) -> None:
+    """Refuse a database whose tables another Optuna version set up (Optuna's own check, one call at a time)."""
+    current, head = storage.get_current_version(), storage.get_head_version()
+    if current != head:
+        storage.engine.dispose()
+        raise StorageError(
+            f"{redact(url)} holds Optuna tables of schema {current}, this Optuna {optuna.__version__} needs {head}: "
+            f"upgrade them with `optuna storage upgrade --storage URL`, or use the Optuna that set them up"
+        )
 
 
 def first_line(error: BaseException | None) -> str:
@@ -151,7 +197,7 @@ def _check_sqlite_file(path: Path, read_only: bool) -> None:
 
 def _require_tables(url: str) -> None:
     """Refuse a database without Optuna's tables before Optuna would create them."""
-    engine = sqlalchemy.create_engine(engine_url(url), poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(engine_url(url), poolclass=NullPool)
     try:
         has = sqlalchemy.inspect(engine).has_table("studies")
     finally:

@@ -45,8 +45,9 @@ import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from bench.postgres import Postgres
 from hpsearch.store.schema import TRIAL_WORKER
-from tests.conftest import Postgres, run_cli
+from tests.conftest import run_cli
 from tests.search.test_workers import WORKER_ARGS, complete, start_worker, trials, wait_for
 
 

@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from bench.postgres import Postgres
 from hpsearch.config import Definition
 from hpsearch.store import close_storage, open_storage, stored_run
-from tests.conftest import Postgres
 from tests.search.test_workers import complete, start_worker, trials, wait_for
 
 
