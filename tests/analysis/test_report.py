@@ -48,7 +48,8 @@ def _trials(db: Path, name: str = "digits") -> dict[int, FrozenTrial]:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path)  # pandas 3 parses floats round-trip: exactly the floats written
+    # round trip: exactly the floats written (pandas 3's default; pandas 2's parser may miss by one ulp)
+    return pd.read_csv(path, float_precision="round_trip")
 
 
 def _summary(folder: Path) -> dict[str, str]:
