@@ -13,6 +13,7 @@ from hpsearch.config.domains import DOMAINS, Domain, validate
 from hpsearch.config.load import definition_from_dict, load_definition, stored_definition, with_overrides
 from hpsearch.config.records import (
     BUNDLED,
+    CLASS_WEIGHTS,
     DATASETS,
     DEFAULT_SPACE,
     FIGURES,
@@ -27,6 +28,7 @@ from hpsearch.config.records import (
     SAMPLERS,
     SHIPPED,
     TABLE_SUFFIXES,
+    ClassWeight,
     CVConfig,
     DataConfig,
     DatasetName,
@@ -48,6 +50,7 @@ from hpsearch.config.seeds import Streams, derive, model_streams
 
 __all__ = [
     "BUNDLED",
+    "CLASS_WEIGHTS",
     "DATASETS",
     "DEFAULT_SPACE",
     "DOMAINS",
@@ -64,6 +67,7 @@ __all__ = [
     "SHIPPED",
     "TABLE_SUFFIXES",
     "CVConfig",
+    "ClassWeight",
     "DataConfig",
     "DatasetName",
     "Definition",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpsearch.config.records import (
+    CLASS_WEIGHTS,
     DATASETS,
     INT_FIELDS,
     LR_SCHEDULES,
@@ -101,6 +102,7 @@ DOMAINS: dict[str, Domain] = {
     "train.dropout": Domain(float, low=0, high=1, high_open=True),
     "train.input_dropout": Domain(float, low=0, high=1, high_open=True),
     "train.label_smoothing": Domain(float, low=0, high=1, high_open=True),
+    "train.class_weight": Domain(str, names=CLASS_WEIGHTS),
     "train.batch_size": Domain(int, low=1),
     "train.epochs": Domain(int, low=1),
 }

@@ -10,6 +10,7 @@ from typing import Any, Literal, get_args
 Optimizer = Literal["sgd", "adam", "adagrad", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "loss"]
+ClassWeight = Literal["none", "balanced"]
 Sampler = Literal["tpe", "random"]
 Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
 RaceRule = Literal["forgiving", "paired"]
@@ -19,6 +20,7 @@ Shipped = Literal["default", "fashion-mnist", "fashion-mnist-quick", "fashion-mn
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+CLASS_WEIGHTS: tuple[str, ...] = get_args(ClassWeight)
 METRICS: tuple[str, ...] = get_args(Metric)
 METRIC_NAMES = tuple(m for m in METRICS if m != "loss")  # what people read and report
 FIGURES = ("loss", *METRIC_NAMES)  # what every fold stores: the loss first, then the metrics
@@ -70,6 +72,9 @@ class TrainConfig:
     # the training target puts this share of its mass evenly on every class (Szegedy et al. 2016;
     # torch's F.cross_entropy(label_smoothing=...)); every reported loss stays plain cross-entropy
     label_smoothing: float = 0.0
+    # "balanced": the training loss weighs class c by n / (C * n_c) over the model's own training rows
+    # (scikit-learn's "balanced"), as F.cross_entropy(weight=...) does; every reported loss stays unweighted
+    class_weight: ClassWeight = "none"
     batch_size: int = 64  # mini-batch size
     epochs: int = 10  # passes over the training rows, as in the course material
     seed: int = 0  # the study seed: fold k's weights, batch order and dropout derive from it and k

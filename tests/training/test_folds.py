@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from hpsearch.config import CVConfig, DataConfig, Optimizer, TrainConfig
+from hpsearch.config import ClassWeight, CVConfig, DataConfig, Optimizer, TrainConfig
 from hpsearch.data import Dataset, load_training
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training import evaluate, fit, steps_per_epoch
@@ -23,11 +23,19 @@ def digits() -> Dataset:
     return load_training(DataConfig(dataset="digits"))[0]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad", "rmsprop"])
-def test_stacked_training_equals_separate_training(digits: Dataset, optimizer: Optimizer) -> None:
-    # 1437 rows in 4 folds: fold sizes differ (1077 or 1078), so batches are padded and masked
+@pytest.mark.parametrize(
+    ("optimizer", "class_weight"),
+    [("sgd", "none"), ("adam", "none"), ("adagrad", "none"), ("rmsprop", "none"), ("adam", "balanced")],
+)
+def test_stacked_training_equals_separate_training(
+    digits: Dataset, optimizer: Optimizer, class_weight: ClassWeight
+) -> None:
+    # 1437 rows in 4 folds: fold sizes differ (1077 or 1078), so batches are padded and masked; with
+    # class weights, each fold-model weighs the classes of its own training rows
     splits = make_splits(digits.y, CVConfig(folds=4, seed=1))
-    cfg = TrainConfig(depth=2, width=48, optimizer=optimizer, lr=0.01, batch_size=50, epochs=2, seed=3)
+    cfg = TrainConfig(
+        depth=2, width=48, optimizer=optimizer, lr=0.01, batch_size=50, epochs=2, seed=3, class_weight=class_weight
+    )
     x, y = torch.from_numpy(digits.x), torch.from_numpy(digits.y)
     folds = [torch.from_numpy(rows) for rows, _ in splits]
     counts = [len(f) for f in folds]
