@@ -28,6 +28,7 @@ from hpsearch.config.records import (
     SAMPLERS,
     SHIPPED,
     TABLE_SUFFIXES,
+    TWO_CLASS_ONLY,
     ClassWeight,
     CVConfig,
     DataConfig,
@@ -45,6 +46,7 @@ from hpsearch.config.records import (
     SamplerConfig,
     Shipped,
     TrainConfig,
+    metric_names,
 )
 from hpsearch.config.seeds import Streams, derive, model_streams
 
@@ -66,6 +68,7 @@ __all__ = [
     "SAMPLERS",
     "SHIPPED",
     "TABLE_SUFFIXES",
+    "TWO_CLASS_ONLY",
     "CVConfig",
     "ClassWeight",
     "DataConfig",
@@ -88,6 +91,7 @@ __all__ = [
     "definition_from_dict",
     "derive",
     "load_definition",
+    "metric_names",
     "model_streams",
     "stored_definition",
     "validate",

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 Optimizer = Literal["sgd", "adam", "adagrad", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
-Metric = Literal["accuracy", "precision", "recall", "f1", "loss"]
+Metric = Literal["accuracy", "precision", "recall", "f1", "balanced_accuracy", "roc_auc", "loss"]
 ClassWeight = Literal["none", "balanced"]
 Sampler = Literal["tpe", "random"]
 Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
@@ -23,7 +23,8 @@ LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 CLASS_WEIGHTS: tuple[str, ...] = get_args(ClassWeight)
 METRICS: tuple[str, ...] = get_args(Metric)
 METRIC_NAMES = tuple(m for m in METRICS if m != "loss")  # what people read and report
-FIGURES = ("loss", *METRIC_NAMES)  # what every fold stores: the loss first, then the metrics
+FIGURES = ("loss", *METRIC_NAMES)  # what a fold stores: the loss first, then the metrics (roc_auc: two classes)
+TWO_CLASS_ONLY = ("roc_auc",)  # metrics of two classes only: a fold of more classes stores none
 INT_FIELDS = ("depth", "width", "batch_size", "epochs")  # TrainConfig fields that are whole numbers
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
@@ -34,6 +35,11 @@ BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the us
 OFFICIAL_SPLIT = ("fashion-mnist", "mnist")  # data sets with a test split of their own: no hold-out
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")  # table files
 PICKLE_SUFFIXES = (".pkl", ".pkl.gz")  # the tutorials' MNIST pickle
+
+
+def metric_names(n_classes: int | None) -> tuple[str, ...]:
+    """The metrics of a problem of ``n_classes`` classes, in METRIC_NAMES' order (None: not known, all)."""
+    return tuple(m for m in METRIC_NAMES if n_classes in (None, 2) or m not in TWO_CLASS_ONLY)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +142,7 @@ class Definition:
     cv: CVConfig = field(default_factory=CVConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     space: tuple[ParamSpec, ...] = DEFAULT_SPACE
-    metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised)
+    metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised; roc_auc: 2 classes)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     seed: int = 0  # the study seed; data, cv and train carry copies, each role derives its own stream

@@ -41,15 +41,17 @@ class CVResult:
 
 
 def summarize(folds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float | None]]:
-    """Mean and sample standard deviation (ddof=1) of each figure over the folds.
+    """Mean and sample standard deviation (ddof=1) of each figure every fold holds, over the folds.
 
-    The std is None with fewer than two folds (a trial pruned after its first fold).
+    The std is None with fewer than two folds (a trial pruned after its first fold). A figure
+    some fold lacks (ROC AUC of more than two classes) is left out.
     """
-    table = np.array([[f[k] for k in FIGURES] for f in folds], dtype=np.float64)
-    mean = dict(zip(FIGURES, table.mean(axis=0).tolist(), strict=True))
+    names = [k for k in FIGURES if all(k in f for f in folds)]
+    table = np.array([[f[k] for k in names] for f in folds], dtype=np.float64)
+    mean = dict(zip(names, table.mean(axis=0).tolist(), strict=True))
     if len(folds) < 2:
-        return mean, dict.fromkeys(FIGURES)
-    return mean, dict(zip(FIGURES, table.std(axis=0, ddof=1).tolist(), strict=True))
+        return mean, dict.fromkeys(names)
+    return mean, dict(zip(names, table.std(axis=0, ddof=1).tolist(), strict=True))
 
 
 def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None) -> list[Split]:
@@ -93,14 +95,14 @@ def cross_validate(
         waves, on_wave: train the folds in waves, with a say after each (see ``folds.fit_folds``).
 
     Returns:
-        Loss, accuracy, precision, recall and F1 on every validation fold trained, after its last epoch.
+        The loss and ``classification_metrics`` on every validation fold trained, after its last epoch.
     """
     x, y, folds, val = _fold_tensors(train_split, splits, train.device)
     n_classes = train_split.n_classes
 
     def score(k: int, model: StackedMLP) -> dict[str, float]:
-        loss, pred = evaluate(model, *val[k])
-        return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes)}
+        loss, pred, proba = evaluate(model, *val[k])
+        return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes, proba)}
 
     figures = fit_folds(
         x, y, folds, n_classes, train, score,

@@ -65,6 +65,10 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "unknown --pruner": (_study("--pruner", "asha"), "Invalid value for '--pruner'"),
     "unknown --sampler": (_study("--sampler", "cmaes"), "Invalid value for '--sampler'"),
     "unknown --metric": (_study("--metric", "auc"), "Invalid value for '--metric'"),
+    "--metric roc_auc on ten classes": (
+        _study("--metric", "roc_auc"),
+        "--metric roc_auc needs two classes, but digits has 10",
+    ),
     "unknown --device": (_study("--device", "tpu"), "Invalid value for '--device'"),
     "unknown option": (_study("--fold", "3"), "No such option: --fold"),
     "--jobs 2 on in-memory SQLite": (
@@ -147,6 +151,11 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "train dropout 1": (_toml("[train]\ndropout = 1.0"), "train.dropout must be a number in [0, 1)"),
     "train epochs a word": (_toml("[train]\nepochs = 'ten'"), "train.epochs must be int"),
     "train unknown optimizer": (_toml("[train]\noptimizer = 'lbfgs'"), "unknown optimizer 'lbfgs'"),
+    "train unknown class_weight": (_toml("[train]\nclass_weight = 'inverse'"), "unknown class_weight 'inverse'"),
+    "space unknown class_weight": (
+        _toml("[space]\nclass_weight = { choices = ['none', 'auto'] }"),
+        "unknown class_weight 'auto' in space.class_weight.choices[1]",
+    ),
     "train batch_size 0": (_toml("[train]\nbatch_size = 0"), "train.batch_size must be a whole number >= 1"),
     "negative seed in the file": (_toml("seed = -3"), "seed must be a whole number in [0, 4294967295], but got -3"),
     "unknown metric": (_toml("metric = 'auc'"), "unknown metric 'auc'"),

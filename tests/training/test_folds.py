@@ -48,8 +48,8 @@ def test_stacked_training_equals_separate_training(
         for a, b in zip(alone.parameters(), together.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # RMSprop amplifies rounding
         xv, yv = torch.from_numpy(digits.x[val]), torch.from_numpy(digits.y[val])
-        loss_alone, pred_alone = evaluate(alone, xv, yv)
-        loss_together, pred_together = evaluate(together, xv, yv)
+        loss_alone, pred_alone, _ = evaluate(alone, xv, yv)
+        loss_together, pred_together, _ = evaluate(together, xv, yv)
         assert loss_together == pytest.approx(loss_alone, rel=1e-4)
         assert (pred_alone == pred_together).mean() > 0.995  # a borderline row may flip on rounding
 
@@ -60,8 +60,8 @@ def test_one_model_of_a_stacked_mlp_evaluates_as_its_plain_network(digits: Datas
     model = StackedMLP([torch.randn(len(splits), 64, 10) / 8], [torch.randn(len(splits), 1, 10)])
     for k, (_, val) in enumerate(splits):
         xv, yv = torch.from_numpy(digits.x[val]), torch.from_numpy(digits.y[val])
-        loss, pred = evaluate(model.select(k), xv, yv)
-        member_loss, member_pred = evaluate(model.member(k), xv, yv)
+        loss, pred, _ = evaluate(model.select(k), xv, yv)
+        member_loss, member_pred, _ = evaluate(model.member(k), xv, yv)
         assert loss == pytest.approx(member_loss, rel=1e-6)
         assert (pred == member_pred).all()
 
@@ -97,7 +97,7 @@ def _fold_tensors(data: Dataset, folds: int) -> tuple[torch.Tensor, torch.Tensor
 
 def _train_loss_score(x: torch.Tensor, y: torch.Tensor, folds: list[torch.Tensor]) -> FoldScore:
     def score(k: int, model: StackedMLP) -> dict[str, float]:
-        loss, pred = evaluate(model, x[folds[k]], y[folds[k]])
+        loss, pred, _ = evaluate(model, x[folds[k]], y[folds[k]])
         return {"loss": loss, "accuracy": float((pred == y[folds[k]].numpy()).mean())}
 
     return score

@@ -34,7 +34,7 @@ def test_every_optimizer_learns(tensors: tuple[torch.Tensor, ...], optimizer: Op
     cfg = TrainConfig(depth=2, width=64, optimizer=optimizer, lr=lr, epochs=3)
     model = fit(x, y, 10, cfg, on_epoch=lambda e, loss, _: losses.append(loss[0]))
     assert len(losses) == 3 and losses[-1] < losses[0]
-    _, pred = evaluate(model, xt, yt)
+    pred = evaluate(model, xt, yt).pred
     assert classification_metrics(yt.numpy(), pred, 10)["accuracy"] > 0.8
     assert model.training  # evaluate restores the mode it found
 
