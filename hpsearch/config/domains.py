@@ -153,6 +153,10 @@ def _validate_data(d: DataConfig, problems: list[str]) -> None:
         problems.append(f"--target names the label column of a table file, but the data set is {d.dataset!r}")
     check("data.test_size", d.test_size, problems)
     check("data.split_seed", d.split_seed, problems)
+    if d.groups is not None and d.dataset != "table":
+        problems.append(f"--groups names a column of a table file, but the data set is {d.dataset!r}")
+    elif d.groups is not None and d.groups == d.target:
+        problems.append(f"--groups {d.groups!r} is the label column (--target); give the column of the rows' groups")
     if d.dataset in OFFICIAL_SPLIT and d.test_size != DataConfig().test_size:
         problems.append(f"{d.dataset} has an official test split, so --test-size does not apply (got {d.test_size})")
 

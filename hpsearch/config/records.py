@@ -52,6 +52,9 @@ class DataConfig:
     # set over study seeds 0..4 share one test split and "the test split is touched once" holds
     # across them (studies stored before it existed cut their hold-out from the study seed)
     split_seed: int = 0
+    # a table's column naming each row's group (patient, session, user): every group's rows stay on one
+    # side of the hold-out and of every fold, and the column is not a feature; None: no groups
+    groups: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

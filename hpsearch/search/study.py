@@ -86,7 +86,7 @@ def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerC
 def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None) -> Outcome:
     train, data = load_training(cfg.definition.data)
     _check_metric(cfg.definition.metric, train)
-    splits = make_splits(train.y, cfg.definition.cv, train.classes)
+    splits = make_splits(train.y, cfg.definition.cv, train.classes, train.groups)
     storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat, patience=wcfg.patience)
     try:
         study = open_study(cfg, data, storage)

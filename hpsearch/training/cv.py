@@ -1,7 +1,8 @@
 """Seeded stratified K-fold splits of the training rows; K fold-models trained side by side; fold figures.
 
 Every trial of a study is scored on the same K folds (one seeded split), so fold figures are
-paired across trials. The test rows never enter here: callers pass the training split only.
+paired across trials. Rows grouped by a table's group column keep each group in one fold
+(``StratifiedGroupKFold``). The test rows never enter here: callers pass the training split only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
@@ -54,11 +55,17 @@ def summarize(folds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str
     return mean, dict(zip(names, table.std(axis=0, ddof=1).tolist(), strict=True))
 
 
-def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None) -> list[Split]:
+def make_splits(
+    y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None, groups: np.ndarray | None = None
+) -> list[Split]:
     """Stratified, shuffled, seeded K-fold splits of the rows of ``y``.
 
+    With ``groups`` (each row's group), ``StratifiedGroupKFold``: every group's rows lie in one
+    validation fold, and the classes are spread as evenly as the groups allow.
+
     Raises:
-        ConfigError: K is larger than the smallest class, so a fold would miss it.
+        ConfigError: K is larger than the smallest class, so a fold would miss it; with groups, K is
+            more than the groups, or a fold's training or validation rows miss a class.
     """
     counts = np.bincount(y)
     present = np.flatnonzero(counts)
@@ -69,8 +76,37 @@ def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = 
             f"--folds {cfg.folds} is larger than the smallest class ({label!r}: {counts[smallest]} training rows); "
             f"use at most --folds {counts[smallest]}"
         )
-    kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=derive(cfg.seed, "folds"))
-    return list(kfold.split(np.zeros(len(y)), y))
+    seed = derive(cfg.seed, "folds")
+    if groups is None:
+        kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed)
+        return list(kfold.split(np.zeros(len(y)), y))
+    n_groups = len(np.unique(groups))
+    if n_groups < cfg.folds:
+        raise ConfigError(
+            f"--folds {cfg.folds} is more than the {n_groups} groups of the training split; "
+            f"use at most --folds {n_groups}, or a table of more groups"
+        )
+    splits = list(StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(y, y, groups))
+    _check_classes(y, groups, splits, classes)
+    return splits
+
+
+def _check_classes(y: np.ndarray, groups: np.ndarray, splits: list[Split], classes: tuple[str, ...] | None) -> None:
+    """Refuse grouped folds whose training or validation rows miss a class (its groups are too few).
+
+    Raises:
+        ConfigError: naming the fold, the class and how many groups hold it.
+    """
+    for k, (train_rows, val_rows) in enumerate(splits):
+        for part, rows in (("training", train_rows), ("validation", val_rows)):
+            missing = np.setdiff1d(np.unique(y), np.unique(y[rows]))
+            if len(missing):
+                c = int(missing[0])
+                label, held = classes[c] if classes else str(c), len(np.unique(groups[y == c]))
+                raise ConfigError(
+                    f"fold {k + 1} of {len(splits)} has no {part} row of class {label!r}: its rows lie in {held} "
+                    f"group{'s' * (held != 1)}, too few to reach every fold; use fewer --folds"
+                )
 
 
 def cross_validate(
