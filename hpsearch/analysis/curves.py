@@ -18,7 +18,7 @@ def learning_curves(trials: list[FrozenTrial], defn: Definition) -> pd.DataFrame
     (``--pruner none`` scores the last epoch only).
     """
     rows = []
-    folds = defn.cv.folds
+    folds = defn.cv.folds * defn.cv.repeats  # R x K fold-models
     for t in trials:
         values = t.intermediate_values
         if not values:

@@ -193,10 +193,12 @@ def _simplest(study: optuna.Study, complete: list[FrozenTrial]) -> FrozenTrial:
         *fold_scores(complete, defn.metric),
         folds=defn.cv.folds,
         maximize=defn.direction == "maximize",
+        repeats=defn.cv.repeats,
     )
     if choice is None:
+        n = defn.cv.folds * defn.cv.repeats
         raise ConfigError(
-            f"no complete trial of study {study.study_name!r} has a score on each of its {defn.cv.folds} folds, "
+            f"no complete trial of study {study.study_name!r} has a score on each of its {n} folds, "
             "so none is within one standard error of the best; give 'best' or a trial number"
         )
     return next(t for t in complete if t.number == choice.simplest)

@@ -107,9 +107,11 @@ def build_report(
         *fold_scores(complete, defn.metric),
         folds=defn.cv.folds,
         maximize=defn.direction == "maximize",
+        repeats=defn.cv.repeats,
     )
     if choice is None:
-        notes["comparison"] = f"No complete trial has a score on each of the {defn.cv.folds} folds to compare."
+        n = defn.cv.folds * defn.cv.repeats
+        notes["comparison"] = f"No complete trial has a score on each of the {n} folds to compare."
     importances = _importances(study, len(complete), defn.seed, notes)
     entries: list[dict[str, Any]] = list(study.user_attrs.get(STUDY_FINAL_TESTS) or [])
     return Report(
@@ -122,7 +124,7 @@ def build_report(
         summary=_summary(study.study_name, defn, data, trials, best, choice),
         loss=loss,
         metrics=metrics,
-        best_folds=None if best is None else _best_folds(best, figures),
+        best_folds=None if best is None else _best_folds(best, figures, defn),
         comparison=None if choice is None else _comparison(choice, complete, defn.metric, compared),
         choice=choice,
         importances=importances,
@@ -153,6 +155,7 @@ def _summary(
         ("features", data.get("n_features")),
         ("classes", data.get("n_classes")),
         ("folds (K)", defn.cv.folds),
+        *((("repeats (R)", defn.cv.repeats),) if defn.cv.repeats > 1 else ()),
         ("epochs per fold", "searched" if "epochs" in searched else defn.train.epochs),
         ("metric", f"CV mean {defn.metric}"),
         ("direction", defn.direction),
@@ -210,7 +213,7 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], defn: Defini
 def _reached(t: FrozenTrial, defn: Definition) -> str | None:
     """How far a trial got, from the last step it reported: ``wave 1/3, epoch 4/10`` (``epoch 4/10``
     without waves); a complete trial that reported nothing (``--pruner none``) ran every epoch."""
-    epochs, folds = int(t.params.get("epochs", defn.train.epochs)), defn.cv.folds
+    epochs, folds = int(t.params.get("epochs", defn.train.epochs)), defn.cv.folds * defn.cv.repeats
     if not t.intermediate_values:
         return f"epoch {epochs}/{epochs}" if t.state == TrialState.COMPLETE else None
     last = max(t.intermediate_values)
@@ -254,11 +257,16 @@ def _ordered(
     return loss.loc[order].reset_index(drop=True), metrics.loc[order].reset_index(drop=True), words
 
 
-def _best_folds(best: FrozenTrial, figures: tuple[str, ...]) -> pd.DataFrame:
-    # a fold stored before a metric existed has no figure for it: a blank cell
-    folds = best.user_attrs.get(TRIAL_FOLDS, [])
-    rows = [{"trial": best.number, "fold": k + 1, **{n: fold.get(n) for n in figures}} for k, fold in enumerate(folds)]
-    return pd.DataFrame(rows, columns=["trial", "fold", *figures])
+def _best_folds(best: FrozenTrial, figures: tuple[str, ...], defn: Definition) -> pd.DataFrame:
+    # a fold stored before a metric existed has no figure for it: a blank cell; with repeats, fold
+    # i is fold i mod K of repeat i // K
+    folds, k, repeated = best.user_attrs.get(TRIAL_FOLDS, []), defn.cv.folds, defn.cv.repeats > 1
+    rows = [
+        {"trial": best.number, **({"repeat": i // k + 1, "fold": i % k + 1} if repeated else {"fold": i + 1})}
+        | {n: fold.get(n) for n in figures}
+        for i, fold in enumerate(folds)
+    ]
+    return pd.DataFrame(rows, columns=["trial", *(["repeat"] if repeated else []), "fold", *figures])
 
 
 def _comparison(choice: Choice, complete: list[FrozenTrial], metric: str, compared: int) -> pd.DataFrame:

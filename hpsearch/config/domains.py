@@ -92,6 +92,7 @@ DOMAINS: dict[str, Domain] = {
     "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
     "data.split_seed": Domain(int, low=0, high=2**32 - 1),
     "cv.folds": Domain(int, low=2),
+    "cv.repeats": Domain(int, low=1),
     "train.depth": Domain(int, low=1),
     "train.width": Domain(int, low=1),
     "train.optimizer": Domain(str, names=OPTIMIZERS),
@@ -125,6 +126,7 @@ def validate(defn: Definition) -> None:
     problems: list[str] = []
     _validate_data(defn.data, problems)
     check("cv.folds", defn.cv.folds, problems)
+    check("cv.repeats", defn.cv.repeats, problems)
     for name in ("seed", "metric"):
         check(name, getattr(defn, name), problems)
     for section in ("sampler", "pruner"):

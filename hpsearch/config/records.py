@@ -61,6 +61,9 @@ class DataConfig:
 class CVConfig:
     folds: int = 5  # K of K-fold; 5 or 10 in practice
     seed: int = 0  # the study seed: one split for every trial, derived from it
+    # R of R x K repeated K-fold: R differently shuffled K-fold splits, R x K fold-models per trial, all
+    # of them paired scores in the t-test and the one-SE rule; repeat 0 is the split of repeats = 1
+    repeats: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -128,7 +128,7 @@ def _optimize(
     """Start the other workers of ``--jobs``, run trials here, wait for the others."""
     obs = objective.observer
     if obs is not None:
-        obs.started(study, cfg.trials, cfg.definition.cv.folds, cfg.definition.train.epochs)
+        obs.started(study, cfg.trials, len(objective.splits), cfg.definition.train.epochs)
 
     def reseed(number: int) -> None:
         study.sampler = make_sampler(cfg.definition.sampler, cfg.definition.seed, number)

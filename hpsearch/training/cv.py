@@ -58,10 +58,13 @@ def summarize(folds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str
 def make_splits(
     y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None, groups: np.ndarray | None = None
 ) -> list[Split]:
-    """Stratified, shuffled, seeded K-fold splits of the rows of ``y``.
+    """Stratified, shuffled, seeded K-fold splits of the rows of ``y``, ``cfg.repeats`` times over.
 
-    With ``groups`` (each row's group), ``StratifiedGroupKFold``: every group's rows lie in one
-    validation fold, and the classes are spread as evenly as the groups allow.
+    Repeat r's K folds are splits r*K .. r*K + K-1; each repeat shuffles with a seed stream of its
+    own, and repeat 0 takes the stream a study without repeats takes, so ``repeats = 1`` is the
+    split it always was. With ``groups`` (each row's group), ``StratifiedGroupKFold``: every
+    group's rows lie in one validation fold of each repeat, and the classes are spread as evenly as
+    the groups allow (it shuffles only groups of alike class mixes, so repeats may differ little).
 
     Raises:
         ConfigError: K is larger than the smallest class, so a fold would miss it; with groups, K is
@@ -76,36 +79,41 @@ def make_splits(
             f"--folds {cfg.folds} is larger than the smallest class ({label!r}: {counts[smallest]} training rows); "
             f"use at most --folds {counts[smallest]}"
         )
-    seed = derive(cfg.seed, "folds")
-    if groups is None:
-        kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed)
-        return list(kfold.split(np.zeros(len(y)), y))
-    n_groups = len(np.unique(groups))
-    if n_groups < cfg.folds:
+    if groups is not None and (n_groups := len(np.unique(groups))) < cfg.folds:
         raise ConfigError(
             f"--folds {cfg.folds} is more than the {n_groups} groups of the training split; "
             f"use at most --folds {n_groups}, or a table of more groups"
         )
-    splits = list(StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(y, y, groups))
-    _check_classes(y, groups, splits, classes)
+    splits: list[Split] = []
+    for r in range(cfg.repeats):
+        seed = derive(cfg.seed, "folds") if r == 0 else derive(cfg.seed, "folds", r)
+        if groups is None:
+            splits += StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        else:
+            splits += StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(y, y, groups)
+    if groups is not None:
+        _check_classes(y, groups, splits, cfg, classes)
     return splits
 
 
-def _check_classes(y: np.ndarray, groups: np.ndarray, splits: list[Split], classes: tuple[str, ...] | None) -> None:
+def _check_classes(
+    y: np.ndarray, groups: np.ndarray, splits: list[Split], cfg: CVConfig, classes: tuple[str, ...] | None
+) -> None:
     """Refuse grouped folds whose training or validation rows miss a class (its groups are too few).
 
     Raises:
         ConfigError: naming the fold, the class and how many groups hold it.
     """
-    for k, (train_rows, val_rows) in enumerate(splits):
+    for i, (train_rows, val_rows) in enumerate(splits):
         for part, rows in (("training", train_rows), ("validation", val_rows)):
             missing = np.setdiff1d(np.unique(y), np.unique(y[rows]))
             if len(missing):
-                c = int(missing[0])
+                c, (r, k) = int(missing[0]), divmod(i, cfg.folds)
                 label, held = classes[c] if classes else str(c), len(np.unique(groups[y == c]))
+                repeat = f" (repeat {r + 1} of {cfg.repeats})" if cfg.repeats > 1 else ""
                 raise ConfigError(
-                    f"fold {k + 1} of {len(splits)} has no {part} row of class {label!r}: its rows lie in {held} "
-                    f"group{'s' * (held != 1)}, too few to reach every fold; use fewer --folds"
+                    f"fold {k + 1} of {cfg.folds}{repeat} has no {part} row of class {label!r}: its rows lie in "
+                    f"{held} group{'s' * (held != 1)}, too few to reach every fold; use fewer --folds"
                 )
 
 

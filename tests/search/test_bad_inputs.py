@@ -151,6 +151,9 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "train dropout 1": (_toml("[train]\ndropout = 1.0"), "train.dropout must be a number in [0, 1)"),
     "train epochs a word": (_toml("[train]\nepochs = 'ten'"), "train.epochs must be int"),
     "train unknown optimizer": (_toml("[train]\noptimizer = 'lbfgs'"), "unknown optimizer 'lbfgs'"),
+    "cv repeats 0": (_toml("[cv]\nrepeats = 0"), "cv.repeats must be a whole number >= 1, but got 0"),
+    "--set cv.repeats=-2": (_study("--set", "cv.repeats=-2"), "cv.repeats must be a whole number >= 1, but got -2"),
+    "cv repeats a word": (_toml("[cv]\nrepeats = 'two'"), "cv.repeats must be int, but got 'two'"),
     "train unknown class_weight": (_toml("[train]\nclass_weight = 'inverse'"), "unknown class_weight 'inverse'"),
     "space unknown class_weight": (
         _toml("[space]\nclass_weight = { choices = ['none', 'auto'] }"),

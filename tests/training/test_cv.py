@@ -39,6 +39,17 @@ def test_same_seed_same_folds_other_seed_other_folds(digits: Dataset) -> None:
     assert not np.array_equal(a[0][1], c[0][1])
 
 
+def test_repeats_add_differently_shuffled_k_fold_splits_after_the_first(digits: Dataset) -> None:
+    once = make_splits(digits.y, CVConfig(folds=3, seed=4))
+    twice = make_splits(digits.y, CVConfig(folds=3, seed=4, repeats=2))
+    assert len(twice) == 6
+    for (a_train, a_val), (b_train, b_val) in zip(once, twice[:3], strict=True):  # repeat 1 is the plain split
+        assert np.array_equal(a_train, b_train) and np.array_equal(a_val, b_val)
+    second = twice[3:]
+    assert sorted(np.concatenate([val for _, val in second]).tolist()) == list(range(len(digits.y)))
+    assert not any(np.array_equal(a[1], b[1]) for a, b in zip(once, second, strict=True))
+
+
 def test_k_larger_than_the_smallest_class_is_refused() -> None:
     y = np.array([0] * 10 + [1] * 3)
     with pytest.raises(ConfigError, match=r"smallest class \('b': 3 training rows\)"):
