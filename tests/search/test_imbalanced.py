@@ -47,7 +47,7 @@ def cancer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _study(folder: Path, metric: str) -> tuple[Path, optuna.Study]:
     db = folder / f"{metric}.db"
     args = ("--data", folder / "cancer.csv", "--target", "diagnosis", "--config", folder / "space.toml")
-    assert run_cli("study", *args, "--folds", "3", "--metric", metric, "--trials", "3", "--quiet", "--storage", db) == 0
+    assert run_cli("study", *args, "--folds", "3", "--metric", metric, "--trials", "2", "--quiet", "--storage", db) == 0
     return db, optuna.load_study(study_name="cancer", storage=f"sqlite:///{db}")
 
 
