@@ -57,7 +57,8 @@ WHEELS = (
 _CASES: dict[str, dict[str, Any]] = {
     "sgd, momentum, weight decay": {"optimizer": "sgd", "lr": 0.05, "weight_decay": 1e-3},
     "adam, cosine": {"optimizer": "adam", "lr": 2e-3, "lr_schedule": "cosine"},
-    "adagrad, dropout": {"optimizer": "adagrad", "lr": 0.05, "dropout": 0.3},
+    "adagrad, dropout, balanced class weights": {"optimizer": "adagrad", "lr": 0.05, "dropout": 0.3,
+                                                 "class_weight": "balanced"},
     "rmsprop, weight decay": {"optimizer": "rmsprop", "lr": 1e-3, "weight_decay": 1e-4},
     "adam, input dropout, label smoothing": {"optimizer": "adam", "lr": 2e-3, "input_dropout": 0.2,
                                              "label_smoothing": 0.1, "dropout": 0.2},

@@ -78,7 +78,7 @@ def main() -> None:
     for values in itertools.product(*(v for _, v in args.vary)):
         setting = dict(zip(names, values, strict=True))
         start = time.perf_counter()
-        loss, predicted = evaluate(fit(x, y, data.n_classes, replace(base, **setting)), x_val, y_val)
+        loss, predicted, _ = evaluate(fit(x, y, data.n_classes, replace(base, **setting)), x_val, y_val)
         accuracy = classification_metrics(y_val.numpy(), predicted, data.n_classes)["accuracy"]
         rows.append(setting | {"loss": loss, "accuracy": accuracy, "seconds": time.perf_counter() - start})
         table.add_row(*map(str, values), f"{loss:.4f}", f"{accuracy:.4f}", f"{rows[-1]['seconds']:.0f}")

@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial
 from sklearn.preprocessing import StandardScaler
 
 from hpsearch.analysis.intervals import LEVEL, RESAMPLES
-from hpsearch.config import METRIC_NAMES, TrainConfig
+from hpsearch.config import TrainConfig
 from hpsearch.errors import StorageError
 from hpsearch.store import STORAGE_ERRORS, first_line, redact, study_locked
 from hpsearch.store.schema import STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_STD, library_versions
@@ -24,7 +24,7 @@ class Scores:
     """What the one evaluation on the test split gave."""
 
     loss: float  # mean cross-entropy: what training minimised, kept apart from the metrics
-    metrics: dict[str, float]  # accuracy and macro precision, recall, F1
+    metrics: dict[str, float]  # accuracy, macro precision, recall, F1, balanced accuracy (ROC AUC: two classes)
     per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
     confusion: np.ndarray  # rows: true class, columns: predicted class
     # figure -> its 95% interval: a seeded bootstrap over the test rows (analysis.intervals)
@@ -79,6 +79,7 @@ def document(
 ) -> dict[str, Any]:
     """The content of final_test.json: enough to reproduce and to read every figure."""
     mean, std, ci = entry["cv_mean"], entry["cv_std"], scores.intervals
+    names = list(scores.metrics)  # the metrics of this data (ROC AUC: two classes)
     doc: dict[str, Any] = {
         "study": study_name,
         **{k: entry[k] for k in ("trial", "params", "seed", "device", "fingerprint", "n_test_evaluations", "created")},
@@ -93,9 +94,9 @@ def document(
         },
         "metrics": {
             "test": scores.metrics,
-            "test_ci": {k: list(ci.get(k, (None, None))) for k in METRIC_NAMES},
-            "cv_mean": {k: mean.get(k) for k in METRIC_NAMES},
-            "cv_std": {k: std.get(k) for k in METRIC_NAMES},
+            "test_ci": {k: list(ci.get(k, (None, None))) for k in names},
+            "cv_mean": {k: mean.get(k) for k in names},  # None: a trial stored before the metric existed
+            "cv_std": {k: std.get(k) for k in names},
         },
         "intervals": {
             "level": LEVEL,

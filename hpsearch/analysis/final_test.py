@@ -193,10 +193,12 @@ def _simplest(study: optuna.Study, complete: list[FrozenTrial]) -> FrozenTrial:
         *fold_scores(complete, defn.metric),
         folds=defn.cv.folds,
         maximize=defn.direction == "maximize",
+        repeats=defn.cv.repeats,
     )
     if choice is None:
+        n = defn.cv.folds * defn.cv.repeats
         raise ConfigError(
-            f"no complete trial of study {study.study_name!r} has a score on each of its {defn.cv.folds} folds, "
+            f"no complete trial of study {study.study_name!r} has a score on each of its {n} folds, "
             "so none is within one standard error of the best; give 'best' or a trial number"
         )
     return next(t for t in complete if t.number == choice.simplest)
@@ -240,7 +242,7 @@ def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None, *, see
     and each figure's 95% interval (a bootstrap over the test rows seeded by ``seed``)."""
     x = test.x if scaler is None else scaler.transform(test.x)
     xt, yt = as_tensors(x, test.y, str(next(model.parameters()).device))
-    loss, pred = evaluate(model, xt, yt)
+    loss, pred, proba = evaluate(model, xt, yt)
     row_loss = _row_losses(model, xt, yt)
     labels = np.arange(test.n_classes)  # every class, so one never predicted still gets its row
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -251,9 +253,9 @@ def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None, *, see
         for name, p, r, f, s in zip(test.classes, precision, recall, f1, support, strict=True)
     ]
     confusion = confusion_matrix(test.y, pred, labels=labels)
-    intervals = bootstrap(test.y, pred, row_loss, test.n_classes, seed=seed)
+    intervals = bootstrap(test.y, pred, row_loss, test.n_classes, proba, seed=seed)
     correct = wilson(int((pred == test.y).sum()), len(test.y))
-    metrics = classification_metrics(test.y, pred, test.n_classes)
+    metrics = classification_metrics(test.y, pred, test.n_classes, proba)
     return Scores(loss, metrics, per_class, confusion, intervals, correct)
 
 

@@ -3,8 +3,9 @@
 One test split of n rows gives one figure; how far it could move on another n rows of the same
 source is what the interval says (about ±1.4 points of accuracy at n = 1,000 and 90 %). The
 bootstrap draws ``resamples`` sets of n rows with replacement, recomputes every figure on each
-(the cross-entropy from the per-row losses, the metrics from a confusion matrix of the resample),
-and takes the 2.5th and 97.5th percentiles. Wilson's score interval for accuracy needs no
+(the cross-entropy from the per-row losses, the metrics from a confusion matrix of the resample,
+ROC AUC from the ranks of the resample's class-1 probabilities), and takes the 2.5th and 97.5th
+percentiles. Wilson's score interval for accuracy needs no
 resampling and is exact enough for a proportion.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import rankdata
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -30,8 +32,9 @@ def wilson(correct: int, n: int, z: float = _Z) -> tuple[float, float]:
 
 
 def _macro(confusion: np.ndarray) -> dict[str, np.ndarray]:
-    """Accuracy and macro precision, recall, F1 of a stack of confusion matrices (B, C, C),
-    as ``training.metrics`` computes them (a class never predicted has precision 0)."""
+    """Accuracy, macro precision, recall, F1 and balanced accuracy of a stack of confusion matrices
+    (B, C, C), as ``training.metrics`` computes them (a class never predicted has precision 0; balanced
+    accuracy is the mean recall over the classes the resample holds)."""
     diag = np.diagonal(confusion, axis1=1, axis2=2).astype(np.float64)
     predicted, actual = confusion.sum(axis=1), confusion.sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -44,7 +47,20 @@ def _macro(confusion: np.ndarray) -> dict[str, np.ndarray]:
         "precision": precision.mean(axis=1),
         "recall": recall.mean(axis=1),
         "f1": f1.mean(axis=1),
+        "balanced_accuracy": recall.sum(axis=1) / (actual > 0).sum(axis=1),
     }
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row of (B, n) two-class labels ``y`` and class-1 scores: the Mann-Whitney
+    statistic over average ranks, which is ``roc_auc_score`` (ties count half); NaN with one class."""
+    ranks = rankdata(score, axis=1)
+    positive = y == 1
+    n_pos = positive.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc: np.ndarray = ((ranks * positive).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return auc
 
 
 def bootstrap(
@@ -52,17 +68,21 @@ def bootstrap(
     pred: np.ndarray,
     row_loss: np.ndarray,
     n_classes: int,
+    proba: np.ndarray | None = None,
     *,
     seed: int,
     resamples: int = RESAMPLES,
     level: float = LEVEL,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile-bootstrap intervals of the loss, accuracy and macro precision, recall and F1.
+    """Percentile-bootstrap intervals of the loss, accuracy, macro precision, recall and F1, balanced
+    accuracy, and for two classes ROC AUC.
 
     Args:
         y, pred: true and predicted class of each test row.
         row_loss: the cross-entropy of each test row (their mean is the test loss).
         n_classes: every class counts in the macro averages, as in the test figures.
+        proba: (rows, classes) predicted probabilities; with two classes, ROC AUC gets an interval
+            (a resample that draws one class has none: the percentiles are of the others).
         seed: seeds the resampling, so a final test always reports the same interval.
 
     Returns:
@@ -76,11 +96,17 @@ def bootstrap(
         cells = (np.arange(len(idx))[:, None] * n_classes + y[idx]) * n_classes + pred[idx]
         confusion = np.bincount(cells.ravel(), minlength=len(idx) * n_classes * n_classes)
         stats = {"loss": row_loss[idx].mean(axis=1), **_macro(confusion.reshape(len(idx), n_classes, n_classes))}
+        if n_classes == 2 and proba is not None:
+            stats["roc_auc"] = roc_auc(y[idx], proba[idx, 1])
         for name, values in stats.items():
             figures.setdefault(name, []).append(values)
     tail = (1 - level) / 2 * 100
     out = {}
     for name, parts in figures.items():
-        low, high = np.percentile(np.concatenate(parts), [tail, 100 - tail])
-        out[name] = (float(low), float(high))
+        values = np.concatenate(parts)
+        if name == "roc_auc":  # a resample of one class has no ROC AUC
+            values = values[~np.isnan(values)]
+        if len(values):
+            low, high = np.percentile(values, [tail, 100 - tail])
+            out[name] = (float(low), float(high))
     return out

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.analysis.choose import Choice, choose, fold_scores
 from hpsearch.analysis.curves import learning_curves
-from hpsearch.config import FIGURES, METRIC_NAMES, Definition
+from hpsearch.config import FIGURES, METRIC_NAMES, Definition, metric_names
 from hpsearch.errors import ConfigError, did_you_mean
 from hpsearch.store.schema import (
     STATE_WORDS,
@@ -49,10 +49,11 @@ class Report:
     metric: str  # the study's objective, a CV mean
     direction: str  # "maximize" or "minimize"
     params: tuple[str, ...]  # searched parameters, one column each in the per-trial tables
+    figures: tuple[str, ...]  # "loss" and the metrics of the study's data (ROC AUC: two classes)
     ordered_by: str  # how the per-trial tables are ordered, in words
     summary: pd.DataFrame  # item, value
     loss: pd.DataFrame  # per trial: CV mean and std of the cross-entropy on the validation folds
-    metrics: pd.DataFrame  # per trial: CV mean and std of accuracy, precision, recall and F1
+    metrics: pd.DataFrame  # per trial: CV mean and std of each metric (blank where a trial lacks it)
     best_folds: pd.DataFrame | None  # the best trial's figures on each fold; None: none completed
     comparison: pd.DataFrame | None  # the top trials (and the simplest) against the best; None: see notes
     choice: Choice | None  # every complete trial against the best, and the one-SE choice
@@ -94,8 +95,9 @@ def build_report(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
     params = tuple(spec.name for spec in defn.space)
+    figures = ("loss", *metric_names(data.get("n_classes")))
     loss, metrics, ordered_by = _ordered(
-        _per_trial(trials, ("loss",), defn), _per_trial(trials, METRIC_NAMES, defn), sort, defn
+        _per_trial(trials, ("loss",), defn), _per_trial(trials, figures[1:], defn), sort, defn
     )
     notes: dict[str, str] = {}
     if best is None:
@@ -105,9 +107,11 @@ def build_report(
         *fold_scores(complete, defn.metric),
         folds=defn.cv.folds,
         maximize=defn.direction == "maximize",
+        repeats=defn.cv.repeats,
     )
     if choice is None:
-        notes["comparison"] = f"No complete trial has a score on each of the {defn.cv.folds} folds to compare."
+        n = defn.cv.folds * defn.cv.repeats
+        notes["comparison"] = f"No complete trial has a score on each of the {n} folds to compare."
     importances = _importances(study, len(complete), defn.seed, notes)
     entries: list[dict[str, Any]] = list(study.user_attrs.get(STUDY_FINAL_TESTS) or [])
     return Report(
@@ -115,15 +119,16 @@ def build_report(
         metric=defn.metric,
         direction=defn.direction,
         params=params,
+        figures=figures,
         ordered_by=ordered_by,
         summary=_summary(study.study_name, defn, data, trials, best, choice),
         loss=loss,
         metrics=metrics,
-        best_folds=None if best is None else _best_folds(best),
+        best_folds=None if best is None else _best_folds(best, figures, defn),
         comparison=None if choice is None else _comparison(choice, complete, defn.metric, compared),
         choice=choice,
         importances=importances,
-        final_test=_final_tests(entries, params) if entries else None,
+        final_test=_final_tests(entries, params, figures) if entries else None,
         curves=learning_curves(trials, defn),
         test_evaluations=max((int(e.get("n_test_evaluations", 0)) for e in entries), default=0) or len(entries),
         notes=notes,
@@ -150,6 +155,7 @@ def _summary(
         ("features", data.get("n_features")),
         ("classes", data.get("n_classes")),
         ("folds (K)", defn.cv.folds),
+        *((("repeats (R)", defn.cv.repeats),) if defn.cv.repeats > 1 else ()),
         ("epochs per fold", "searched" if "epochs" in searched else defn.train.epochs),
         ("metric", f"CV mean {defn.metric}"),
         ("direction", defn.direction),
@@ -207,7 +213,7 @@ def _per_trial(trials: list[FrozenTrial], figures: tuple[str, ...], defn: Defini
 def _reached(t: FrozenTrial, defn: Definition) -> str | None:
     """How far a trial got, from the last step it reported: ``wave 1/3, epoch 4/10`` (``epoch 4/10``
     without waves); a complete trial that reported nothing (``--pruner none``) ran every epoch."""
-    epochs, folds = int(t.params.get("epochs", defn.train.epochs)), defn.cv.folds
+    epochs, folds = int(t.params.get("epochs", defn.train.epochs)), defn.cv.folds * defn.cv.repeats
     if not t.intermediate_values:
         return f"epoch {epochs}/{epochs}" if t.state == TrialState.COMPLETE else None
     last = max(t.intermediate_values)
@@ -251,10 +257,16 @@ def _ordered(
     return loss.loc[order].reset_index(drop=True), metrics.loc[order].reset_index(drop=True), words
 
 
-def _best_folds(best: FrozenTrial) -> pd.DataFrame:
-    folds = best.user_attrs.get(TRIAL_FOLDS, [])
-    rows = [{"trial": best.number, "fold": k + 1, **{n: fold.get(n) for n in FIGURES}} for k, fold in enumerate(folds)]
-    return pd.DataFrame(rows, columns=["trial", "fold", *FIGURES])
+def _best_folds(best: FrozenTrial, figures: tuple[str, ...], defn: Definition) -> pd.DataFrame:
+    # a fold stored before a metric existed has no figure for it: a blank cell; with repeats, fold
+    # i is fold i mod K of repeat i // K
+    folds, k, repeated = best.user_attrs.get(TRIAL_FOLDS, []), defn.cv.folds, defn.cv.repeats > 1
+    rows = [
+        {"trial": best.number, **({"repeat": i // k + 1, "fold": i % k + 1} if repeated else {"fold": i + 1})}
+        | {n: fold.get(n) for n in figures}
+        for i, fold in enumerate(folds)
+    ]
+    return pd.DataFrame(rows, columns=["trial", *(["repeat"] if repeated else []), "fold", *figures])
 
 
 def _comparison(choice: Choice, complete: list[FrozenTrial], metric: str, compared: int) -> pd.DataFrame:
@@ -293,7 +305,7 @@ def _importances(study: optuna.Study, n_complete: int, seed: int, notes: dict[st
     return pd.DataFrame({"param": list(values), "importance": [float(v) for v in values.values()]})
 
 
-def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.DataFrame:
+def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...], names: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for i, entry in enumerate(entries):
         test, chosen, ci = entry.get("test") or {}, entry.get("params") or {}, entry.get("test_ci") or {}
@@ -303,11 +315,11 @@ def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...]) -> pd.D
                 "trial": entry.get("trial"),
                 "created": entry.get("created"),
                 "n_test_evaluations": entry.get("n_test_evaluations"),
-                **{f"test_{n}": test.get(n) for n in FIGURES},
-                **{f"test_{n}_ci{end}": (ci.get(n) or [None, None])[i] for n in FIGURES for i, end in _ENDS},
+                **{f"test_{n}": test.get(n) for n in names},
+                **{f"test_{n}_ci{end}": (ci.get(n) or [None, None])[i] for n in names for i, end in _ENDS},
                 **{p: chosen.get(p) for p in params},
             }
         )
-    figures = [c for n in FIGURES for c in (f"test_{n}", f"test_{n}_ci_low", f"test_{n}_ci_high")]
+    figures = [c for n in names for c in (f"test_{n}", f"test_{n}_ci_low", f"test_{n}_ci_high")]
     columns = ["run", "trial", "created", "n_test_evaluations", *figures, *params]
     return pd.DataFrame(rows, columns=columns)

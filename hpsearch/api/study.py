@@ -40,7 +40,7 @@ def run_config(
 ) -> RunConfig:
     """The RunConfig of a study: a definition (a Definition, a TOML path, or None: the default),
     then ``sets`` (``section.key=value``), then ``options`` (``with_overrides``: dataset, data,
-    target, test_size, folds, epochs, batch_size, metric, sampler, pruner, seed; None: not given).
+    target, groups, test_size, folds, epochs, batch_size, metric, sampler, pruner, seed; None: not given).
 
     The study name defaults to the data set's name; a table's is its file's stem.
 

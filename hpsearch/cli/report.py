@@ -34,7 +34,7 @@ def report(
     ] = "table",
     debug: Debug = False,
 ) -> None:
-    """Report what a study found: loss apart from accuracy, precision, recall and F1."""
+    """Report what a study found: loss apart from the metrics (accuracy, precision, recall, F1, ...)."""
     from hpsearch.store import storage_url
 
     url = storage_url(storage or str(path))

@@ -24,6 +24,9 @@ def study(
         Path | None, typer.Option(help="A data file or folder: IDX folder, mnist.pkl.gz, CSV, Parquet or NPZ.")
     ] = None,
     target: Annotated[str | None, typer.Option(help="Label column of a table file.")] = None,
+    groups: Annotated[
+        str | None, typer.Option(help="Group column of a table file: a group's rows stay on one side of every split.")
+    ] = None,
     test_size: Annotated[float | None, typer.Option(help="Hold-out fraction without an official test split.")] = None,
     metric: Annotated[Metric | None, typer.Option(help="Objective (CV mean). (default: accuracy)")] = None,
     sampler: Annotated[Sampler | None, typer.Option(help="Optuna sampler. (default: tpe)")] = None,
@@ -74,6 +77,7 @@ def study(
             dataset=dataset,
             data=str(data) if data else None,
             target=target,
+            groups=groups,
             test_size=test_size,
             folds=folds,
             epochs=epochs,

@@ -13,6 +13,7 @@ from hpsearch.config.domains import DOMAINS, Domain, validate
 from hpsearch.config.load import definition_from_dict, load_definition, stored_definition, with_overrides
 from hpsearch.config.records import (
     BUNDLED,
+    CLASS_WEIGHTS,
     DATASETS,
     DEFAULT_SPACE,
     FIGURES,
@@ -28,6 +29,8 @@ from hpsearch.config.records import (
     SEARCHABLE,
     SHIPPED,
     TABLE_SUFFIXES,
+    TWO_CLASS_ONLY,
+    ClassWeight,
     CVConfig,
     DataConfig,
     DatasetName,
@@ -44,11 +47,13 @@ from hpsearch.config.records import (
     SamplerConfig,
     Shipped,
     TrainConfig,
+    metric_names,
 )
 from hpsearch.config.seeds import Streams, derive, model_streams
 
 __all__ = [
     "BUNDLED",
+    "CLASS_WEIGHTS",
     "DATASETS",
     "DEFAULT_SPACE",
     "DOMAINS",
@@ -65,7 +70,9 @@ __all__ = [
     "SEARCHABLE",
     "SHIPPED",
     "TABLE_SUFFIXES",
+    "TWO_CLASS_ONLY",
     "CVConfig",
+    "ClassWeight",
     "DataConfig",
     "DatasetName",
     "Definition",
@@ -86,6 +93,7 @@ __all__ = [
     "definition_from_dict",
     "derive",
     "load_definition",
+    "metric_names",
     "model_streams",
     "stored_definition",
     "validate",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpsearch.config.records import (
+    CLASS_WEIGHTS,
     DATASETS,
     INT_FIELDS,
     LR_SCHEDULES,
@@ -92,6 +93,7 @@ DOMAINS: dict[str, Domain] = {
     "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
     "data.split_seed": Domain(int, low=0, high=2**32 - 1),
     "cv.folds": Domain(int, low=2),
+    "cv.repeats": Domain(int, low=1),
     "train.depth": Domain(int, low=1),
     "train.width": Domain(int, low=1),
     "train.optimizer": Domain(str, names=OPTIMIZERS),
@@ -102,6 +104,7 @@ DOMAINS: dict[str, Domain] = {
     "train.dropout": Domain(float, low=0, high=1, high_open=True),
     "train.input_dropout": Domain(float, low=0, high=1, high_open=True),
     "train.label_smoothing": Domain(float, low=0, high=1, high_open=True),
+    "train.class_weight": Domain(str, names=CLASS_WEIGHTS),
     "train.batch_size": Domain(int, low=1),
     "train.epochs": Domain(int, low=1),
 }
@@ -124,6 +127,7 @@ def validate(defn: Definition) -> None:
     problems: list[str] = []
     _validate_data(defn.data, problems)
     check("cv.folds", defn.cv.folds, problems)
+    check("cv.repeats", defn.cv.repeats, problems)
     for name in ("seed", "metric"):
         check(name, getattr(defn, name), problems)
     for section in ("sampler", "pruner"):
@@ -152,6 +156,10 @@ def _validate_data(d: DataConfig, problems: list[str]) -> None:
         problems.append(f"--target names the label column of a table file, but the data set is {d.dataset!r}")
     check("data.test_size", d.test_size, problems)
     check("data.split_seed", d.split_seed, problems)
+    if d.groups is not None and d.dataset != "table":
+        problems.append(f"--groups names a column of a table file, but the data set is {d.dataset!r}")
+    elif d.groups is not None and d.groups == d.target:
+        problems.append(f"--groups {d.groups!r} is the label column (--target); give the column of the rows' groups")
     if d.dataset in OFFICIAL_SPLIT and d.test_size != DataConfig().test_size:
         problems.append(f"{d.dataset} has an official test split, so --test-size does not apply (got {d.test_size})")
 

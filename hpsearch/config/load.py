@@ -186,8 +186,8 @@ def stored_definition(raw: Mapping[str, Any]) -> Definition:
 def with_overrides(defn: Definition, **options: Any) -> Definition:
     """Apply command-line options (None: not given) over a definition, then validate.
 
-    Recognised options: dataset, data (a path), target, test_size, folds, epochs, batch_size,
-    metric, sampler (a name), pruner (a name), seed.
+    Recognised options: dataset, data (a path), target, groups (a column), test_size, folds,
+    epochs, batch_size, metric, sampler (a name), pruner (a name), seed.
 
     Raises:
         ConfigError: when the result is not a valid study, or an option fixes a setting the
@@ -209,6 +209,7 @@ def with_overrides(defn: Definition, **options: Any) -> Definition:
         dataset=given.get("dataset", data.dataset),
         path=given.get("data", data.path if "dataset" not in given else None),
         target=given.get("target", data.target),
+        groups=given.get("groups", data.groups),
         test_size=given.get("test_size", data.test_size),
     )
     cv = dataclasses.replace(cv, folds=given.get("folds", cv.folds))

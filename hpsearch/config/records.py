@@ -9,7 +9,8 @@ from typing import Any, Literal, get_args
 
 Optimizer = Literal["sgd", "adam", "adagrad", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
-Metric = Literal["accuracy", "precision", "recall", "f1", "loss"]
+Metric = Literal["accuracy", "precision", "recall", "f1", "balanced_accuracy", "roc_auc", "loss"]
+ClassWeight = Literal["none", "balanced"]
 Sampler = Literal["tpe", "random"]
 Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
 RaceRule = Literal["forgiving", "paired"]
@@ -19,9 +20,11 @@ Shipped = Literal["default", "fashion-mnist", "fashion-mnist-quick", "fashion-mn
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+CLASS_WEIGHTS: tuple[str, ...] = get_args(ClassWeight)
 METRICS: tuple[str, ...] = get_args(Metric)
 METRIC_NAMES = tuple(m for m in METRICS if m != "loss")  # what people read and report
-FIGURES = ("loss", *METRIC_NAMES)  # what every fold stores: the loss first, then the metrics
+FIGURES = ("loss", *METRIC_NAMES)  # what a fold stores: the loss first, then the metrics (roc_auc: two classes)
+TWO_CLASS_ONLY = ("roc_auc",)  # metrics of two classes only: a fold of more classes stores none
 INT_FIELDS = ("depth", "width", "batch_size", "epochs")  # TrainConfig fields that are whole numbers
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
@@ -34,6 +37,11 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")  # table files
 PICKLE_SUFFIXES = (".pkl", ".pkl.gz")  # the tutorials' MNIST pickle
 
 
+def metric_names(n_classes: int | None) -> tuple[str, ...]:
+    """The metrics of a problem of ``n_classes`` classes, in METRIC_NAMES' order (None: not known, all)."""
+    return tuple(m for m in METRIC_NAMES if n_classes in (None, 2) or m not in TWO_CLASS_ONLY)
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
     dataset: str = "mnist-5k"  # one of DATASETS; "mnist" and "table" need a path
@@ -44,12 +52,18 @@ class DataConfig:
     # set over study seeds 0..4 share one test split and "the test split is touched once" holds
     # across them (studies stored before it existed cut their hold-out from the study seed)
     split_seed: int = 0
+    # a table's column naming each row's group (patient, session, user): every group's rows stay on one
+    # side of the hold-out and of every fold, and the column is not a feature; None: no groups
+    groups: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class CVConfig:
     folds: int = 5  # K of K-fold; 5 or 10 in practice
     seed: int = 0  # the study seed: one split for every trial, derived from it
+    # R of R x K repeated K-fold: R differently shuffled K-fold splits, R x K fold-models per trial, all
+    # of them paired scores in the t-test and the one-SE rule; repeat 0 is the split of repeats = 1
+    repeats: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +84,9 @@ class TrainConfig:
     # the training target puts this share of its mass evenly on every class (Szegedy et al. 2016;
     # torch's F.cross_entropy(label_smoothing=...)); every reported loss stays plain cross-entropy
     label_smoothing: float = 0.0
+    # "balanced": the training loss weighs class c by n / (C * n_c) over the model's own training rows
+    # (scikit-learn's "balanced"), as F.cross_entropy(weight=...) does; every reported loss stays unweighted
+    class_weight: ClassWeight = "none"
     batch_size: int = 64  # mini-batch size
     epochs: int = 10  # passes over the training rows, as in the course material
     seed: int = 0  # the study seed: fold k's weights, batch order and dropout derive from it and k
@@ -138,7 +155,7 @@ class Definition:
     cv: CVConfig = field(default_factory=CVConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     space: tuple[ParamSpec, ...] = DEFAULT_SPACE
-    metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised)
+    metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised; roc_auc: 2 classes)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     seed: int = 0  # the study seed; data, cv and train carry copies, each role derives its own stream

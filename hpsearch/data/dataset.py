@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from hpsearch.config import DataConfig, derive
 from hpsearch.errors import DataError
@@ -25,6 +26,7 @@ class Dataset:
     y: np.ndarray  # int64 class indices 0..C-1, (n,)
     classes: tuple[str, ...]  # label of class index i
     standardize: bool = False  # tables: scale features, with a scaler fitted on training rows only
+    groups: np.ndarray | None = None  # int64 group of each row ([data] groups); None: no groups
 
     @property
     def n_features(self) -> int:
@@ -39,9 +41,10 @@ class Dataset:
 
 
 def fingerprint(train: Dataset, test: Dataset) -> str:
-    """SHA-256 over the shapes and bytes of both splits, in row order."""
+    """SHA-256 over the shapes and bytes of both splits, in row order, and their groups where there are."""
     h = hashlib.sha256()
-    for a in (train.x, train.y, test.x, test.y):
+    grouped = (train.groups, test.groups) if train.groups is not None and test.groups is not None else ()
+    for a in (train.x, train.y, test.x, test.y, *grouped):
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
@@ -71,30 +74,87 @@ def pair(
     classes: tuple[str, ...],
     test_split: str,
     standardize: bool = False,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Loaded:
-    """Both splits as contiguous float32 features and int64 labels."""
+    """Both splits as contiguous float32 features and int64 labels (and int64 groups, when given)."""
     (x_tr, y_tr), (x_te, y_te) = train, test
+    g_tr, g_te = (None, None) if groups is None else (_labels(groups[0]), _labels(groups[1]))
     return (
-        Dataset(name, _features(x_tr), _labels(y_tr), classes, standardize),
-        Dataset(name, _features(x_te), _labels(y_te), classes, standardize),
+        Dataset(name, _features(x_tr), _labels(y_tr), classes, standardize, g_tr),
+        Dataset(name, _features(x_te), _labels(y_te), classes, standardize, g_te),
         test_split,
     )
 
 
 def hold_out(
-    name: str, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], cfg: DataConfig, standardize: bool = False
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: tuple[str, ...],
+    cfg: DataConfig,
+    standardize: bool = False,
+    groups: np.ndarray | None = None,
 ) -> Loaded:
     """A stratified, seeded hold-out of ``cfg.test_size`` of the rows, for data without a test split.
 
+    With ``groups`` (each row's group, from ``cfg.groups``), whole groups: see ``_group_hold_out``.
+
     Raises:
-        DataError: a class has too few rows to be in both splits.
+        DataError: a class has too few rows (or groups) to be in both splits.
     """
+    if groups is not None:
+        return _group_hold_out(name, x, y, classes, cfg, standardize, groups)
     try:
         seed = derive(cfg.split_seed, "hold-out")
         x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=cfg.test_size, stratify=y, random_state=seed)
     except ValueError as e:
         raise DataError(f"{name}: cannot cut a stratified {cfg.test_size:.0%} test split: {e}") from None
     return pair(name, (x_tr, y_tr), (x_te, y_te), classes, f"hold-out {cfg.test_size:.0%}", standardize)
+
+
+def _group_hold_out(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: tuple[str, ...],
+    cfg: DataConfig,
+    standardize: bool,
+    groups: np.ndarray,
+) -> Loaded:
+    """The test split as whole groups: one fold of ``StratifiedGroupKFold(round(1 / test_size))``,
+    seeded from ``cfg.split_seed``, so every group's rows are on one side and the classes as
+    evenly spread as the groups allow (about ``test_size`` of the rows: 1/5 for 0.2, 1/3 for 0.3).
+
+    Raises:
+        DataError: fewer groups than the hold-out cuts, or a class left out of either split.
+    """
+    parts, n_groups = max(2, round(1 / cfg.test_size)), len(np.unique(groups))
+    column = repr(cfg.groups)
+    if n_groups < parts:
+        raise DataError(
+            f"{name}: column {column} has {n_groups} groups; a {1 / parts:.0%} test split of whole groups "
+            f"needs at least {parts}"
+        )
+    splitter = StratifiedGroupKFold(n_splits=parts, shuffle=True, random_state=derive(cfg.split_seed, "hold-out"))
+    try:
+        with warnings.catch_warnings():  # a class of fewer rows than parts: whether it is in both is checked below
+            warnings.simplefilter("ignore", UserWarning)
+            train_rows, test_rows = next(splitter.split(x, y, groups))
+    except ValueError as e:
+        raise DataError(f"{name}: cannot cut a {1 / parts:.0%} test split of whole groups: {e}") from None
+    for c, label in enumerate(classes):
+        for split, rows in (("training", train_rows), ("test", test_rows)):
+            if not (y[rows] == c).any():
+                held = len(np.unique(groups[y == c]))
+                raise DataError(
+                    f"{name}: class {label!r} lies in {held} group{'s' * (held != 1)} of column {column}, and "
+                    f"none of them fell into the {split} split; every class needs rows in both"
+                )
+    return pair(
+        name, (x[train_rows], y[train_rows]), (x[test_rows], y[test_rows]), classes,
+        f"hold-out {len(test_rows) / len(y):.0%}, whole groups of {cfg.groups}", standardize,
+        (groups[train_rows], groups[test_rows]),
+    )  # fmt: skip
 
 
 def _features(x: np.ndarray) -> np.ndarray:

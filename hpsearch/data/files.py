@@ -175,7 +175,8 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def table(path: Path, cfg: DataConfig) -> Loaded:
-    """A table with a label column: numeric, finite features, standardized per fold; a hold-out test split."""
+    """A table with a label column (and an optional group column): numeric, finite features,
+    standardized per fold; a hold-out test split (of whole groups, with a group column)."""
     frame = _read_table(path)
     target = cfg.target or ""
     if target not in frame.columns:
@@ -185,7 +186,8 @@ def table(path: Path, cfg: DataConfig) -> Loaded:
         )
     if frame.empty:
         raise DataError(f"{path}: the table has a header but no rows")
-    features = frame.drop(columns=[target])
+    groups = _group_codes(path, frame, cfg.groups)
+    features = frame.drop(columns=[target] if cfg.groups is None else [target, cfg.groups])
     if features.shape[1] == 0:
         raise DataError(f"{path}: no feature columns besides {target!r}")
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
@@ -209,4 +211,18 @@ def table(path: Path, cfg: DataConfig) -> Loaded:
     classes = tuple(str(c) for c in encoder.classes_)
     if len(classes) < 2:
         raise DataError(f"{path}: column {target!r} has a single class; classification needs two or more")
-    return hold_out(path.stem, x, y, classes, cfg, standardize=True)
+    return hold_out(path.stem, x, y, classes, cfg, standardize=True, groups=groups)
+
+
+def _group_codes(path: Path, frame: pd.DataFrame, column: str | None) -> np.ndarray | None:
+    """Each row's group as an int64 code (in order of first appearance), from the group column."""
+    if column is None:
+        return None
+    if column not in frame.columns:
+        names = [str(c) for c in frame.columns]
+        hint = did_you_mean(column, names, label="columns")
+        raise DataError(f"{path}: no column {column!r} to use as --groups{hint}")
+    if frame[column].isna().any():
+        raise DataError(f"{path}: the group column {column!r} has missing values; every row needs its group")
+    codes, _ = pd.factorize(frame[column])
+    return np.asarray(codes, dtype=np.int64)

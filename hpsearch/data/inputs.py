@@ -73,7 +73,7 @@ def input_spec(cfg: DataConfig, train: Dataset) -> InputSpec:
 
 def _feature_names(cfg: DataConfig) -> tuple[str, ...]:
     frame = _read_table(Path(cfg.path or ""))
-    return tuple(str(c) for c in frame.columns if c != cfg.target)
+    return tuple(str(c) for c in frame.columns if c not in (cfg.target, cfg.groups))  # the group column is no feature
 
 
 def read_inputs(path: Path, spec: InputSpec) -> np.ndarray:

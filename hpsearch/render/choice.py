@@ -28,15 +28,20 @@ def choice_sentences(report: Report) -> list[str]:
     choice, table = report.choice, report.comparison
     if choice is None or table is None:
         return []
-    k, metric, total = choice.folds, report.metric, len(choice.table)
+    k, n, metric, total = choice.folds, choice.scores, report.metric, len(choice.table)
     worse = "negative" if report.direction == "maximize" else "positive"
     level = f"{1 - choice.alpha:.0%}"
+    if choice.repeats == 1:
+        folds, test, count = f"{k} folds", "the corrected resampled t-test (Nadeau and Bengio, 2003)", "1/K"
+    else:
+        folds = f"{n} folds ({choice.repeats} repeats of {k}-fold)"
+        test, count = "Bouckaert and Frank's corrected repeated k-fold cv test (2004)", "1/(R x K)"
     sentences = [
-        f"Every trial is scored on the same {k} folds, so each is compared with the best (trial {choice.best}) "
+        f"Every trial is scored on the same {folds}, so each is compared with the best (trial {choice.best}) "
         f"fold by fold: diff_vs_best is its CV mean {metric} minus the best's ({worse} is worse), with its {level} "
-        f"confidence interval, t and two-sided p from the corrected resampled t-test (Nadeau and Bengio, 2003): "
-        f"the variance of the {k} fold differences times 1/K + n_val/n_train = 1/{k} + 1/{k - 1}, "
-        f"{k - 1} degrees of freedom.",
+        f"confidence interval, t and two-sided p from {test}: "
+        f"the variance of the {n} fold differences times {count} + n_val/n_train = 1/{n} + 1/{k - 1}, "
+        f"{n - 1} degrees of freedom.",
         f"Tied: p ≥ {choice.alpha:g}, the interval holds 0, so these folds cannot tell the trial from the best; "
         + (
             f"{int(choice.table['tied'].sum()) - 1} of the other {total - 1} trials are. Each comparison stands "
@@ -52,7 +57,7 @@ def choice_sentences(report: Report) -> list[str]:
         sentences.append(f"The table shows the top {top} of the {total} trials{extra}; pareto.png shows them all.")
     if choice.left_out:
         numbers = ", ".join(str(n) for n in choice.left_out)
-        sentences.append(f"Left out: complete trials {numbers}, which lack a score on each of the {k} folds.")
+        sentences.append(f"Left out: complete trials {numbers}, which lack a score on each of the {n} folds.")
     return sentences
 
 
@@ -70,8 +75,14 @@ def choice_json(choice: Choice | None) -> dict[str, Any] | None:
         "best_se": choice.best_se,
         "threshold": choice.threshold,
         "folds": choice.folds,
+        "repeats": choice.repeats,
         "alpha": choice.alpha,
-        "test": f"corrected resampled t-test, variance x (1/K + {choice.ratio:.6g}), K-1 degrees of freedom",
+        "test": (
+            f"corrected resampled t-test, variance x (1/K + {choice.ratio:.6g}), K-1 degrees of freedom"
+            if choice.repeats == 1
+            else f"corrected repeated k-fold cv test, variance x (1/(R K) + {choice.ratio:.6g}), R K - 1 degrees "
+            "of freedom"
+        ),
         "left_out": list(choice.left_out),
     }
 
@@ -104,7 +115,7 @@ def _one_se(choice: Choice, metric: str, direction: str) -> str:
     n_within = int(table["within_1se"].sum())
     head = (
         f"One-standard-error rule: the best's CV mean {metric} {best_mean:.4f} {sign} its standard error "
-        f"{choice.best_se:.4f} (fold std / √{choice.folds}) is {choice.threshold:.4f}; of the {n_within} "
+        f"{choice.best_se:.4f} (fold std / √{choice.scores}) is {choice.threshold:.4f}; of the {n_within} "
         f"trial{'s' * (n_within != 1)} {side} it, "
     )
     size = table.loc[table["trial"] == choice.simplest, "n_params"].iloc[0]

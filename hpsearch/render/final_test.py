@@ -15,7 +15,6 @@ from rich.console import Console
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from hpsearch.analysis.final_test import FinalTest
-from hpsearch.config import METRIC_NAMES
 from hpsearch.errors import ConfigError
 from hpsearch.render.tables import rich_table
 from hpsearch.text import format_value, mean_std
@@ -81,8 +80,8 @@ def show_final_test(console: Console, doc: dict[str, Any], folder: Path) -> None
     loss_row = ["loss", f"{loss['test']:.4f}", loss_ci, mean_std(loss["cv_mean"], loss["cv_std"])]
     cis = metrics.get("test_ci", {})
     metric_rows = [
-        [k, f"{metrics['test'][k]:.4f}", _interval(cis.get(k)), mean_std(metrics["cv_mean"][k], metrics["cv_std"][k])]
-        for k in METRIC_NAMES
+        [k, f"{value:.4f}", _interval(cis.get(k)), mean_std(metrics["cv_mean"].get(k), metrics["cv_std"].get(k))]
+        for k, value in metrics["test"].items()
     ]
     class_rows = [
         [row["class"], *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")), str(row["support"])]
@@ -91,7 +90,7 @@ def show_final_test(console: Console, doc: dict[str, Any], folder: Path) -> None
     console.print(rich_table(pd.DataFrame(params, columns=["parameter", "value"])))
     console.print(rich_table(pd.DataFrame([loss_row], columns=["figure", *test_vs_cv]), "loss: cross-entropy"))
     metrics_df = pd.DataFrame(metric_rows, columns=["metric", *test_vs_cv])
-    console.print(rich_table(metrics_df, "metrics (macro average over classes)"))
+    console.print(rich_table(metrics_df, "metrics (precision, recall, F1: macro averages over classes)"))
     classes_df = pd.DataFrame(class_rows, columns=["class", "precision", "recall", "f1", "support"])
     console.print(rich_table(classes_df, "per class on the test split"))
     wilson = (doc.get("intervals") or {}).get("accuracy_wilson")

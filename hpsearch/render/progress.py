@@ -98,7 +98,7 @@ def summary(study: optuna.Study, metric: str) -> Group:
     params = [(k, format_value(v)) for k, v in best.params.items()]
     mean, std = best.user_attrs.get(TRIAL_MEAN, {}), best.user_attrs.get(TRIAL_STD, {})
     loss = [("loss", mean_std(mean.get("loss"), std.get("loss")))]
-    metrics = [(name, mean_std(mean.get(name), std.get(name))) for name in METRIC_NAMES]
+    metrics = [(name, mean_std(mean[name], std.get(name))) for name in METRIC_NAMES if name in mean]
     parts += [
         rich_table(pd.DataFrame(params, columns=["parameter", "value"])),
         rich_table(

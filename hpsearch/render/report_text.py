@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.text import Text
 
 from hpsearch.analysis.report import Report
-from hpsearch.config import FIGURES
 from hpsearch.render.choice import choice_json, choice_sentences
 from hpsearch.render.tables import cell, display, native, records, rich_table
 from hpsearch.text import format_params, missing
@@ -40,7 +39,7 @@ def print_report(report: Report, console: Console, *, top: int, folder: Path, fi
         if stem in ("summary", "loss", "metrics", "learning_curves"):
             continue  # shown above, cut to the top rows; the curves are a picture in the files
         if stem == "final_test" and report.final_test is not None:
-            _print_final_tests(report.final_test, report.params, console, title)
+            _print_final_tests(report.final_test, report.params, report.figures, console, title)
         elif df is not None:
             console.print(rich_table(df, title))
         for sentence in sentences:
@@ -49,14 +48,16 @@ def print_report(report: Report, console: Console, *, top: int, folder: Path, fi
     console.print(Text(f"report written to {folder}/ (report.html, report.md, {counts})"))
 
 
-def _print_final_tests(tests: pd.DataFrame, params: tuple[str, ...], console: Console, title: str) -> None:
+def _print_final_tests(
+    tests: pd.DataFrame, params: tuple[str, ...], figures: tuple[str, ...], console: Console, title: str
+) -> None:
     """One narrow table per final test: each figure, its value and its 95% interval."""
     console.print(Text(title, style="bold"))
     for row in tests.to_dict(orient="records"):
         chosen = format_params({p: row[p] for p in params if not missing(row.get(p))})
         rows = [
             [name, cell(row[f"test_{name}"]), cell(row[f"test_{name}_ci_low"]), cell(row[f"test_{name}_ci_high"])]
-            for name in FIGURES
+            for name in figures
         ]
         frame = pd.DataFrame(rows, columns=["figure", "test", "95% low", "95% high"])
         heading = f"run {row['run']}: trial {row['trial']} ({chosen}), {row['created']}"

@@ -19,9 +19,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.config import RunConfig, stored_definition
-from hpsearch.data import load_training
-from hpsearch.errors import DefinitionMismatch
+from hpsearch.config import TWO_CLASS_ONLY, RunConfig, stored_definition
+from hpsearch.data import Dataset, load_training
+from hpsearch.errors import ConfigError, DefinitionMismatch
 from hpsearch.search.factories import make_pruner, make_sampler
 from hpsearch.search.objective import Objective, Observer
 from hpsearch.search.workers import Ending, WorkerConfig, run_trials, torch_threads, worker_processes
@@ -85,7 +85,8 @@ def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerC
 
 def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None) -> Outcome:
     train, data = load_training(cfg.definition.data)
-    splits = make_splits(train.y, cfg.definition.cv, train.classes)
+    _check_metric(cfg.definition.metric, train)
+    splits = make_splits(train.y, cfg.definition.cv, train.classes, train.groups)
     storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat, patience=wcfg.patience)
     try:
         study = open_study(cfg, data, storage)
@@ -104,6 +105,19 @@ def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None) -> Outco
     return Outcome(study, before, cfg.trials, timed_out=short and ending == "timeout", storage=storage)
 
 
+def _check_metric(metric: str, train: Dataset) -> None:
+    """Refuse a metric the data do not have (ROC AUC of more than two classes), before any trial.
+
+    Raises:
+        ConfigError: the metric needs two classes and the data have more.
+    """
+    if metric in TWO_CLASS_ONLY and train.n_classes != 2:
+        raise ConfigError(
+            f"--metric {metric} needs two classes, but {train.name} has {train.n_classes}; "
+            "use balanced_accuracy or f1 (macro averages over the classes)"
+        )
+
+
 def _optimize(
     cfg: RunConfig,
     wcfg: WorkerConfig,
@@ -114,7 +128,7 @@ def _optimize(
     """Start the other workers of ``--jobs``, run trials here, wait for the others."""
     obs = objective.observer
     if obs is not None:
-        obs.started(study, cfg.trials, cfg.definition.cv.folds, cfg.definition.train.epochs)
+        obs.started(study, cfg.trials, len(objective.splits), cfg.definition.train.epochs)
 
     def reseed(number: int) -> None:
         study.sampler = make_sampler(cfg.definition.sampler, cfg.definition.seed, number)

@@ -1,7 +1,8 @@
 """Seeded stratified K-fold splits of the training rows; K fold-models trained side by side; fold figures.
 
 Every trial of a study is scored on the same K folds (one seeded split), so fold figures are
-paired across trials. The test rows never enter here: callers pass the training split only.
+paired across trials. Rows grouped by a table's group column keep each group in one fold
+(``StratifiedGroupKFold``). The test rows never enter here: callers pass the training split only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
@@ -41,22 +42,33 @@ class CVResult:
 
 
 def summarize(folds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float | None]]:
-    """Mean and sample standard deviation (ddof=1) of each figure over the folds.
+    """Mean and sample standard deviation (ddof=1) of each figure every fold holds, over the folds.
 
-    The std is None with fewer than two folds (a trial pruned after its first fold).
+    The std is None with fewer than two folds (a trial pruned after its first fold). A figure
+    some fold lacks (ROC AUC of more than two classes) is left out.
     """
-    table = np.array([[f[k] for k in FIGURES] for f in folds], dtype=np.float64)
-    mean = dict(zip(FIGURES, table.mean(axis=0).tolist(), strict=True))
+    names = [k for k in FIGURES if all(k in f for f in folds)]
+    table = np.array([[f[k] for k in names] for f in folds], dtype=np.float64)
+    mean = dict(zip(names, table.mean(axis=0).tolist(), strict=True))
     if len(folds) < 2:
-        return mean, dict.fromkeys(FIGURES)
-    return mean, dict(zip(FIGURES, table.std(axis=0, ddof=1).tolist(), strict=True))
+        return mean, dict.fromkeys(names)
+    return mean, dict(zip(names, table.std(axis=0, ddof=1).tolist(), strict=True))
 
 
-def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None) -> list[Split]:
-    """Stratified, shuffled, seeded K-fold splits of the rows of ``y``.
+def make_splits(
+    y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None, groups: np.ndarray | None = None
+) -> list[Split]:
+    """Stratified, shuffled, seeded K-fold splits of the rows of ``y``, ``cfg.repeats`` times over.
+
+    Repeat r's K folds are splits r*K .. r*K + K-1; each repeat shuffles with a seed stream of its
+    own, and repeat 0 takes the stream a study without repeats takes, so ``repeats = 1`` is the
+    split it always was. With ``groups`` (each row's group), ``StratifiedGroupKFold``: every
+    group's rows lie in one validation fold of each repeat, and the classes are spread as evenly as
+    the groups allow (it shuffles only groups of alike class mixes, so repeats may differ little).
 
     Raises:
-        ConfigError: K is larger than the smallest class, so a fold would miss it.
+        ConfigError: K is larger than the smallest class, so a fold would miss it; with groups, K is
+            more than the groups, or a fold's training or validation rows miss a class.
     """
     counts = np.bincount(y)
     present = np.flatnonzero(counts)
@@ -67,8 +79,42 @@ def make_splits(y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = 
             f"--folds {cfg.folds} is larger than the smallest class ({label!r}: {counts[smallest]} training rows); "
             f"use at most --folds {counts[smallest]}"
         )
-    kfold = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=derive(cfg.seed, "folds"))
-    return list(kfold.split(np.zeros(len(y)), y))
+    if groups is not None and (n_groups := len(np.unique(groups))) < cfg.folds:
+        raise ConfigError(
+            f"--folds {cfg.folds} is more than the {n_groups} groups of the training split; "
+            f"use at most --folds {n_groups}, or a table of more groups"
+        )
+    splits: list[Split] = []
+    for r in range(cfg.repeats):
+        seed = derive(cfg.seed, "folds") if r == 0 else derive(cfg.seed, "folds", r)
+        if groups is None:
+            splits += StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        else:
+            splits += StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(y, y, groups)
+    if groups is not None:
+        _check_classes(y, groups, splits, cfg, classes)
+    return splits
+
+
+def _check_classes(
+    y: np.ndarray, groups: np.ndarray, splits: list[Split], cfg: CVConfig, classes: tuple[str, ...] | None
+) -> None:
+    """Refuse grouped folds whose training or validation rows miss a class (its groups are too few).
+
+    Raises:
+        ConfigError: naming the fold, the class and how many groups hold it.
+    """
+    for i, (train_rows, val_rows) in enumerate(splits):
+        for part, rows in (("training", train_rows), ("validation", val_rows)):
+            missing = np.setdiff1d(np.unique(y), np.unique(y[rows]))
+            if len(missing):
+                c, (r, k) = int(missing[0]), divmod(i, cfg.folds)
+                label, held = classes[c] if classes else str(c), len(np.unique(groups[y == c]))
+                repeat = f" (repeat {r + 1} of {cfg.repeats})" if cfg.repeats > 1 else ""
+                raise ConfigError(
+                    f"fold {k + 1} of {cfg.folds}{repeat} has no {part} row of class {label!r}: its rows lie in "
+                    f"{held} group{'s' * (held != 1)}, too few to reach every fold; use fewer --folds"
+                )
 
 
 def cross_validate(
@@ -93,14 +139,14 @@ def cross_validate(
         waves, on_wave: train the folds in waves, with a say after each (see ``folds.fit_folds``).
 
     Returns:
-        Loss, accuracy, precision, recall and F1 on every validation fold trained, after its last epoch.
+        The loss and ``classification_metrics`` on every validation fold trained, after its last epoch.
     """
     x, y, folds, val = _fold_tensors(train_split, splits, train.device)
     n_classes = train_split.n_classes
 
     def score(k: int, model: StackedMLP) -> dict[str, float]:
-        loss, pred = evaluate(model, *val[k])
-        return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes)}
+        loss, pred, proba = evaluate(model, *val[k])
+        return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes, proba)}
 
     figures = fit_folds(
         x, y, folds, n_classes, train, score,

@@ -1,6 +1,8 @@
-"""Devices, tensors, and the one evaluation: a model's loss and predictions, under no_grad in eval mode."""
+"""Devices, tensors, and the one evaluation: loss, predictions and probabilities, under no_grad in eval mode."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -37,17 +39,25 @@ def as_tensors(x: np.ndarray, y: np.ndarray, device: str) -> tuple[torch.Tensor,
     return torch.as_tensor(x, dtype=torch.float32, device=device), torch.as_tensor(y, device=device)
 
 
+class Evaluation(NamedTuple):
+    """What one evaluation of a model on ``(x, y)`` gives."""
+
+    loss: float  # mean cross-entropy; NaN if the model's outputs are not finite
+    pred: np.ndarray  # the arg-max class of each row
+    proba: np.ndarray  # float64 (rows, classes): the softmax of each row's logits
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
-    """Mean cross-entropy and predicted classes of ``model`` on ``(x, y)``, in eval mode.
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
+    """Mean cross-entropy, predicted classes and class probabilities of ``model`` on ``(x, y)``, in eval mode.
 
     ``model`` maps (rows, features) to (rows, classes) logits: an MLP, or one model of a StackedMLP.
-
-    Returns:
-        The loss (NaN if the model's outputs are not finite) and the arg-max predictions.
+    The probabilities are the softmax of the logits in float64, so two rows' probabilities of a
+    class tie only where their logits do (ROC AUC ranks them).
     """
     was_training = model.training
     model.eval()
     logits = torch.cat([model(x[i : i + _CHUNK]) for i in range(0, len(x), _CHUNK)])
     model.train(was_training)
-    return float(F.cross_entropy(logits, y)), logits.argmax(dim=1).cpu().numpy()
+    proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
+    return Evaluation(float(F.cross_entropy(logits, y)), logits.argmax(dim=1).cpu().numpy(), proba)

@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from hpsearch.config import TrainConfig, derive, model_streams
-from hpsearch.errors import TrainingDiverged
+from hpsearch.errors import ConfigError, TrainingDiverged
 from hpsearch.training.model import StackedMLP, build_mlp
 from hpsearch.training.optimizer import FlatOptimizer, lr_at
 from hpsearch.training.process import training_settings
@@ -103,6 +105,10 @@ class Trainer:
             self.weights[i].copy_(torch.stack([m[i].weight.detach().T for m in members]))
             self.biases[i].copy_(torch.stack([m[i].bias.detach() for m in members]).unsqueeze(1))
         self.optimizer = FlatOptimizer(self.flat, grad, cfg)
+        # class_weight = "balanced": model k's class weights (K, C), from its own training rows only
+        self.class_weights = (
+            torch.stack([balanced_weights(y[f], n_classes) for f in folds]) if cfg.class_weight == "balanced" else None
+        )
 
     def model(self) -> StackedMLP:
         """The K models as they are now; the module shares the trainer's weights."""
@@ -127,21 +133,33 @@ class Trainer:
         in_mask = torch.empty_like(xb) if self.cfg.input_dropout > 0 else None
         picked = self.x.new_empty((steps, k_models, batch, 1))  # log-likelihood of each row
         # d loss / d logits = softmax - target; the target: (1 - s) on the row's class, s / C on each class
-        smoothing = self.cfg.label_smoothing
-        minus_target = self.x.new_full((k_models, batch, 1), smoothing - 1.0)
+        smoothing, n_classes = self.cfg.label_smoothing, self.weights[-1].shape[2]
+        minus_targets: list[torch.Tensor] = [self.x.new_full((k_models, batch, 1), smoothing - 1.0)] * steps
+        scales: list[torch.Tensor | None] = [None] * steps
+        spread: float | torch.Tensor = smoothing / n_classes
+        if self.class_weights is not None:  # each row's softmax scaled, its target and the batch mean weighted
+            scale, minus_target, weight = self._class_weighting(rows, valid)
+            scales, minus_targets = list(scale.unbind()), list(minus_target.unbind())
+            spread = (smoothing / n_classes) * self.class_weights.unsqueeze(1)
         # views made once an epoch, not per step: each costs microseconds of Python and dispatch
         x_rows, y_rows = xb.view(k_models * batch, -1), yb.view(-1)
         acts_t, weights_t = [a.transpose(1, 2) for a in acts], [w.transpose(1, 2) for w in self.weights]
-        per_step = zip(rows.view(steps, -1).unbind(), valid.unbind(), weight.unbind(), picked.unbind(), strict=True)
-        for step_rows, step_valid, step_weight, step_picked in per_step:
+        per_step = zip(
+            rows.view(steps, -1).unbind(), valid.unbind(), weight.unbind(), picked.unbind(), scales, minus_targets,
+            strict=True,
+        )  # fmt: skip
+        for step_rows, step_valid, step_weight, step_picked, step_scale, step_minus_target in per_step:
             torch.index_select(self.x, 0, step_rows, out=x_rows)
             torch.index_select(self.y, 0, step_rows, out=y_rows)
             self._forward(acts, masks, in_mask)
             logp = torch.log_softmax(acts[-1], 2)
             torch.mul(torch.gather(logp, 2, yb), step_valid, out=step_picked)
-            d = logp.exp_().scatter_add_(2, yb, minus_target)  # d loss / d logits
+            d = logp.exp_()  # d loss / d logits, from here
+            if step_scale is not None:
+                d.mul_(step_scale)
+            d.scatter_add_(2, yb, step_minus_target)
             if smoothing > 0:
-                d.sub_(smoothing / logp.shape[2])
+                d.sub_(spread)
             d.mul_(step_weight)
             for i in reversed(range(len(self.weights))):
                 torch.bmm(acts_t[i], d, out=self.grad_w[i])
@@ -152,6 +170,7 @@ class Trainer:
                         d.mul_(masks[i - 1])
                     d = _relu_backward(d, acts[i], 0, grad_input=d)
             self.optimizer.step()
+        # the reported training loss is plain cross-entropy, unweighted and unsmoothed, whatever was minimised
         counts = torch.tensor(self.counts, dtype=torch.float32, device=self.x.device)
         losses: list[float] = (-picked.sum(dim=(0, 2, 3)) / counts).tolist()
         self.epoch += 1
@@ -178,6 +197,29 @@ class Trainer:
                         mask.bernoulli_(1 - p, generator=generator)
                     h.mul_(masks[i].div_(1 - p))
 
+    def _class_weighting(
+        self, rows: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What class weights change in each row's gradient, for every step (shapes of ``valid``).
+
+        With class weights w, torch's ``F.cross_entropy(logits, y, weight=w, label_smoothing=s)`` of
+        a batch B is ``[(1 - s) sum_i w_yi (-log p_i,yi) + (s / C) sum_i sum_c w_c (-log p_i,c)] /
+        sum_i w_yi`` (the smoothing term weighs class c by w_c, whatever the row's class), so the
+        gradient with respect to row i's logits is ``[((1 - s) w_yi + (s / C) sum_c w_c) p_i -
+        (1 - s) w_yi onehot(yi) - (s / C) w] / sum_(j in B) w_yj``.
+
+        Returns:
+            The scale of each row's softmax, minus its share of the target on its own class, and its
+            weight in its model's batch mean (0 on padding and where a step has no row of that model).
+        """
+        assert self.class_weights is not None  # only called with class weights
+        models = torch.arange(len(self.folds), device=rows.device)[:, None]
+        row_weight = self.class_weights[models, self.y[rows]].unsqueeze(3) * valid  # 0 on padding
+        smoothing, n_classes = self.cfg.label_smoothing, self.class_weights.shape[1]
+        scale = (1 - smoothing) * row_weight + (smoothing / n_classes) * self.class_weights.sum(1)[:, None, None]
+        total = row_weight.sum(dim=2, keepdim=True).clamp(min=torch.finfo(row_weight.dtype).tiny)
+        return scale, -(1 - smoothing) * row_weight, valid / total
+
     def _schedule(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rows of every step for every model, as ``tensor_split`` cuts each model's permutation.
 
@@ -197,6 +239,23 @@ class Trainer:
             valid.append(ok)
         mask = torch.stack(valid, dim=1).to(device=device, dtype=torch.float32).unsqueeze(3)
         return torch.stack(rows, dim=1), mask, mask / mask.sum(dim=2, keepdim=True).clamp(min=1)
+
+
+def balanced_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """scikit-learn's "balanced" class weights of the labels ``y``, ``n / (C * n_c)``, float32 on y's device.
+
+    Raises:
+        ConfigError: a class has no row in ``y``, so its weight would be infinite.
+    """
+    labels = y.cpu().numpy()
+    counts = np.bincount(labels, minlength=n_classes)
+    if (counts == 0).any():
+        missing = int(np.flatnonzero(counts == 0)[0])
+        raise ConfigError(
+            f"class_weight = 'balanced' weighs each class by its training rows, but class {missing} has none"
+        )
+    weights = compute_class_weight("balanced", classes=np.arange(n_classes), y=labels)
+    return torch.as_tensor(weights, dtype=torch.float32, device=y.device)
 
 
 def fit(

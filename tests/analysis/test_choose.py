@@ -139,6 +139,28 @@ def test_the_simplest_is_the_best_when_no_smaller_trial_is_as_good() -> None:
     assert choice is not None and choice.simplest == BEST
 
 
+def test_repeated_k_fold_uses_every_paired_score_with_the_repeated_correction() -> None:
+    # two repeats of the 5 folds: the second repeat's scores are the first's, shifted a little per trial
+    shift = {n: 0.004 * ((n % 3) - 1) for n in SCORES}
+    repeated = {n: s + [v + shift[n] for v in s] for n, s in SCORES.items() if len(s) == K}
+    repeated[5] = SCORES[5] + SCORES[5]  # 8 of 10 scores: left out
+    choice = choose(repeated, N_PARAMS, folds=K, maximize=True, repeats=2)
+    assert choice is not None and choice.scores == 2 * K and choice.left_out == (5,)
+    assert choice.ratio == pytest.approx(1 / (K - 1))  # n_val / n_train of one fold, repeated or not
+    rows = _table(choice)
+    best = choice.best
+    assert choice.best_se == pytest.approx(statistics.stdev(repeated[best]) / math.sqrt(2 * K))
+    for n, row in rows.items():
+        if n != best:
+            diffs = [a - b for a, b in zip(repeated[n], repeated[best], strict=True)]
+            # Bouckaert and Frank: (1/(R K) + 1/(K-1)) var(d), R K - 1 degrees of freedom
+            expected = _independent(diffs, 2 * K, 1 / (K - 1))
+            assert [row[c] for c in ("diff", "ci_low", "ci_high", "t", "p")] == pytest.approx(expected, rel=1e-12)
+    once = choose(SCORES, N_PARAMS, folds=K, maximize=True)
+    assert once is not None and once.repeats == 1 and once.scores == K
+    assert choose(SCORES, N_PARAMS, folds=K, maximize=True, repeats=2) is None  # K scores are not R x K
+
+
 def test_nothing_to_choose_without_k_finite_folds() -> None:
     assert choose({0: [0.9, 0.8], 1: [0.9, math.nan, 0.7]}, {0: 10, 1: 10}, folds=3, maximize=True) is None
     assert choose({}, {}, folds=3, maximize=True) is None

@@ -57,6 +57,16 @@ def test_searchable_batch_size_and_epochs(tmp_path: Path) -> None:
         with_overrides(defn, epochs=2)
 
 
+def test_class_weight_is_fixed_or_searched(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[train]\nclass_weight = 'balanced'\n")
+    assert load_definition(path).train.class_weight == "balanced"
+    path.write_text("[space]\nclass_weight = { choices = ['none', 'balanced'] }\n")
+    defn = load_definition(path)
+    assert defn.space == (ParamSpec(name="class_weight", choices=("none", "balanced")),)
+    assert stored_definition(defn.to_dict()) == defn
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -64,6 +74,7 @@ def test_searchable_batch_size_and_epochs(tmp_path: Path) -> None:
         ("[space]\noptimizer = { choices = ['adam', 'lbfgs'] }\n", "unknown optimizer 'lbfgs'"),
         ("[train]\nlr_schedule = 'cosin'\n", "unknown lr_schedule 'cosin' \\(did you mean 'cosine'"),
         ("[space]\nlr_schedule = { low = 0, high = 1 }\n", "space.lr_schedule must list choices"),
+        ("[train]\nclass_weight = 'inverse'\n", "unknown class_weight 'inverse'"),
         ("[space]\nwidth = { low = 64, high = 32 }\n", "low <= high"),
         ("[space]\nlr = { low = 0, high = 1, log = true }\n", "space.lr.low must be a number > 0, but got 0"),
         ("[space]\ndepth = { low = 1.5, high = 3 }\n", "space.depth.low must be a whole number >= 1, but got 1.5"),

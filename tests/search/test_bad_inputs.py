@@ -65,6 +65,10 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "unknown --pruner": (_study("--pruner", "asha"), "Invalid value for '--pruner'"),
     "unknown --sampler": (_study("--sampler", "cmaes"), "Invalid value for '--sampler'"),
     "unknown --metric": (_study("--metric", "auc"), "Invalid value for '--metric'"),
+    "--metric roc_auc on ten classes": (
+        _study("--metric", "roc_auc"),
+        "--metric roc_auc needs two classes, but digits has 10",
+    ),
     "unknown --device": (_study("--device", "tpu"), "Invalid value for '--device'"),
     "unknown option": (_study("--fold", "3"), "No such option: --fold"),
     "--jobs 2 on in-memory SQLite": (
@@ -147,6 +151,14 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "train dropout 1": (_toml("[train]\ndropout = 1.0"), "train.dropout must be a number in [0, 1)"),
     "train epochs a word": (_toml("[train]\nepochs = 'ten'"), "train.epochs must be int"),
     "train unknown optimizer": (_toml("[train]\noptimizer = 'lbfgs'"), "unknown optimizer 'lbfgs'"),
+    "cv repeats 0": (_toml("[cv]\nrepeats = 0"), "cv.repeats must be a whole number >= 1, but got 0"),
+    "--set cv.repeats=-2": (_study("--set", "cv.repeats=-2"), "cv.repeats must be a whole number >= 1, but got -2"),
+    "cv repeats a word": (_toml("[cv]\nrepeats = 'two'"), "cv.repeats must be int, but got 'two'"),
+    "train unknown class_weight": (_toml("[train]\nclass_weight = 'inverse'"), "unknown class_weight 'inverse'"),
+    "space unknown class_weight": (
+        _toml("[space]\nclass_weight = { choices = ['none', 'auto'] }"),
+        "unknown class_weight 'auto' in space.class_weight.choices[1]",
+    ),
     "train batch_size 0": (_toml("[train]\nbatch_size = 0"), "train.batch_size must be a whole number >= 1"),
     "negative seed in the file": (_toml("seed = -3"), "seed must be a whole number in [0, 4294967295], but got -3"),
     "unknown metric": (_toml("metric = 'auc'"), "unknown metric 'auc'"),
@@ -173,6 +185,38 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "missing target column": (_data("--data", "{files}/t.csv", "--target", "lable"), "did you mean 'label'"),
     "no target given": (_data("--data", "{files}/t.csv"), "give --target COLUMN"),
     "non-numeric features": (_data("--data", "{files}/text.csv", "--target", "label"), "non-numeric feature columns"),
+    "missing group column": (
+        _data("--data", "{files}/grouped.csv", "--target", "label", "--groups", "subjct"),
+        "no column 'subjct' to use as --groups (did you mean 'subject'?)",
+    ),
+    "group column with missing values": (
+        _data("--data", "{files}/group-nan.csv", "--target", "label", "--groups", "subject"),
+        "the group column 'subject' has missing values",
+    ),
+    "group column that is the target": (
+        _data("--data", "{files}/grouped.csv", "--target", "label", "--groups", "label"),
+        "--groups 'label' is the label column (--target)",
+    ),
+    "--groups on a named data set": (
+        _study("--groups", "subject"),
+        "--groups names a column of a table file, but the data set is 'digits'",
+    ),
+    "one class after grouping": (
+        _data("--data", "{files}/one-group.csv", "--target", "label", "--groups", "subject"),
+        "class 'y' lies in 1 group of column 'subject', and none of them fell into the test split",
+    ),
+    "fewer groups than the hold-out cuts": (
+        _data("--data", "{files}/three-groups.csv", "--target", "label", "--groups", "subject"),
+        "column 'subject' has 3 groups; a 20% test split of whole groups needs at least 5",
+    ),
+    "fewer groups than folds": (
+        _data("--data", "{files}/grouped.csv", "--target", "label", "--groups", "subject", "--folds", "12"),
+        "--folds 12 is more than the 10 groups of the training split",
+    ),
+    "a class in fewer groups than folds": (
+        _data("--data", "{files}/few-groups.csv", "--target", "label", "--groups", "subject", "--folds", "4"),
+        "fold 3 of 4 has no validation row of class 'y': its rows lie in 3 groups",
+    ),
     "NPZ that is an NPY": (_data("--data", "{files}/npy.npz", "--target", "label"), "an NPY array, not an NPZ archive"),
     "NPZ with a 0-d array": (_data("--data", "{files}/scalar.npz", "--target", "label"), "holds a single value"),
     "unknown suffix .tsv": (_data("--data", "{files}/t.tsv", "--target", "label"), "cannot tell what kind of data"),
@@ -236,6 +280,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     good.assign(label="x").to_csv(d / "one.csv", index=False)
     good.assign(label=np.linspace(0, 1, 8)).to_csv(d / "float.csv", index=False)
     good.assign(a=["p", "q"] * 4).to_csv(d / "text.csv", index=False)
+    subjects = np.arange(60) // 5  # 12 groups of 5 rows: a subject's rows
+    grouped = pd.DataFrame(
+        {"a": np.arange(60.0), "b": np.arange(60) % 7 * 1.0, "label": ["x", "y"] * 30, "subject": subjects}
+    )
+    grouped.to_csv(d / "grouped.csv", index=False)
+    grouped.assign(subject=grouped["subject"].where(subjects != 4)).to_csv(d / "group-nan.csv", index=False)
+    grouped.assign(label=np.where(subjects == 3, "y", "x")).to_csv(d / "one-group.csv", index=False)
+    grouped.assign(subject=np.arange(60) % 3).to_csv(d / "three-groups.csv", index=False)
+    grouped.assign(label=np.where(subjects < 4, "y", "x")).to_csv(d / "few-groups.csv", index=False)
     with (d / "npy.npz").open("wb") as f:
         np.save(f, np.zeros((8, 3)))
     np.savez(d / "scalar.npz", label=np.array(3), a=np.zeros(8))

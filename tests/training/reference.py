@@ -7,8 +7,10 @@ rounding. On any device: tests/training/test_trainer.py runs it on the CPU, benc
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
@@ -47,7 +49,8 @@ def textbook_fit(
     """Train fold ``fold``'s model on all of ``(x, y)`` (on their device) the textbook way.
 
     The masks are the trainer's only when no batch is padded: ``len(y)`` a multiple of the batch
-    size (the trainer draws masks for its padded batch shape).
+    size (the trainer draws masks for its padded batch shape). ``class_weight = "balanced"`` weighs
+    the loss by scikit-learn's balanced weights of all of ``y``, through ``F.cross_entropy(weight=...)``.
     """
     streams = model_streams(derive(cfg.seed, "train", fold))
     model = build_mlp(
@@ -61,13 +64,17 @@ def textbook_fit(
             hidden = isinstance(layer, nn.ReLU) and cfg.dropout > 0
             layers += [layer, Dropout(cfg.dropout, noise)] if hidden else [layer]
         model = nn.Sequential(*layers)
+    weight = None
+    if cfg.class_weight == "balanced":
+        balanced = compute_class_weight("balanced", classes=np.arange(n_classes), y=y.cpu().numpy())
+        weight = torch.as_tensor(balanced, dtype=torch.float32, device=x.device)
     optimizer = torch_optimizer(model, cfg)
     schedule = CosineAnnealingLR(optimizer, T_max=cfg.epochs) if cfg.lr_schedule == "cosine" else None
     order = torch.Generator().manual_seed(streams.batches)  # on the CPU, as the trainer draws it
     for _ in range(cfg.epochs):
         permutation = torch.randperm(len(y), generator=order).to(x.device)
         for rows in permutation.tensor_split(steps or steps_per_epoch(len(y), cfg.batch_size)):
-            loss = F.cross_entropy(model(x[rows]), y[rows], label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(model(x[rows]), y[rows], weight=weight, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()

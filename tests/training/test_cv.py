@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from hpsearch.config import FIGURES, CVConfig, DataConfig, TrainConfig
+from hpsearch.config import CVConfig, DataConfig, TrainConfig, metric_names
 from hpsearch.data import Dataset, load_training
 from hpsearch.errors import ConfigError
 from hpsearch.training import as_tensors, evaluate, fit, steps_per_epoch
@@ -39,6 +39,17 @@ def test_same_seed_same_folds_other_seed_other_folds(digits: Dataset) -> None:
     assert not np.array_equal(a[0][1], c[0][1])
 
 
+def test_repeats_add_differently_shuffled_k_fold_splits_after_the_first(digits: Dataset) -> None:
+    once = make_splits(digits.y, CVConfig(folds=3, seed=4))
+    twice = make_splits(digits.y, CVConfig(folds=3, seed=4, repeats=2))
+    assert len(twice) == 6
+    for (a_train, a_val), (b_train, b_val) in zip(once, twice[:3], strict=True):  # repeat 1 is the plain split
+        assert np.array_equal(a_train, b_train) and np.array_equal(a_val, b_val)
+    second = twice[3:]
+    assert sorted(np.concatenate([val for _, val in second]).tolist()) == list(range(len(digits.y)))
+    assert not any(np.array_equal(a[1], b[1]) for a, b in zip(once, second, strict=True))
+
+
 def test_k_larger_than_the_smallest_class_is_refused() -> None:
     y = np.array([0] * 10 + [1] * 3)
     with pytest.raises(ConfigError, match=r"smallest class \('b': 3 training rows\)"):
@@ -49,10 +60,11 @@ def test_cross_validate_scores_every_fold(digits: Dataset) -> None:
     splits = make_splits(digits.y, CVConfig(folds=3))
     result = cross_validate(digits, splits, TrainConfig(depth=1, width=32, epochs=2, lr=1e-2))
     assert len(result.folds) == 3
+    names = ("loss", *metric_names(10))  # ten classes: no ROC AUC
     for figures in result.folds:
-        assert set(figures) == set(FIGURES)
+        assert set(figures) == set(names)
         assert 0.5 < figures["accuracy"] <= 1.0 and figures["loss"] > 0
-    for name in FIGURES:
+    for name in names:
         values = [f[name] for f in result.folds]
         assert result.mean[name] == pytest.approx(np.mean(values))
         assert result.std[name] == pytest.approx(np.std(values, ddof=1))

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from hpsearch.config import CVConfig, DataConfig, Optimizer, TrainConfig
+from hpsearch.config import ClassWeight, CVConfig, DataConfig, Optimizer, TrainConfig
 from hpsearch.data import Dataset, load_training
 from hpsearch.errors import TrainingDiverged
 from hpsearch.training import evaluate, fit, steps_per_epoch
@@ -23,11 +23,19 @@ def digits() -> Dataset:
     return load_training(DataConfig(dataset="digits"))[0]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad", "rmsprop"])
-def test_stacked_training_equals_separate_training(digits: Dataset, optimizer: Optimizer) -> None:
-    # 1437 rows in 4 folds: fold sizes differ (1077 or 1078), so batches are padded and masked
+@pytest.mark.parametrize(
+    ("optimizer", "class_weight"),
+    [("sgd", "none"), ("adam", "none"), ("adagrad", "none"), ("rmsprop", "none"), ("adam", "balanced")],
+)
+def test_stacked_training_equals_separate_training(
+    digits: Dataset, optimizer: Optimizer, class_weight: ClassWeight
+) -> None:
+    # 1437 rows in 4 folds: fold sizes differ (1077 or 1078), so batches are padded and masked; with
+    # class weights, each fold-model weighs the classes of its own training rows
     splits = make_splits(digits.y, CVConfig(folds=4, seed=1))
-    cfg = TrainConfig(depth=2, width=48, optimizer=optimizer, lr=0.01, batch_size=50, epochs=2, seed=3)
+    cfg = TrainConfig(
+        depth=2, width=48, optimizer=optimizer, lr=0.01, batch_size=50, epochs=2, seed=3, class_weight=class_weight
+    )
     x, y = torch.from_numpy(digits.x), torch.from_numpy(digits.y)
     folds = [torch.from_numpy(rows) for rows, _ in splits]
     counts = [len(f) for f in folds]
@@ -40,8 +48,8 @@ def test_stacked_training_equals_separate_training(digits: Dataset, optimizer: O
         for a, b in zip(alone.parameters(), together.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # RMSprop amplifies rounding
         xv, yv = torch.from_numpy(digits.x[val]), torch.from_numpy(digits.y[val])
-        loss_alone, pred_alone = evaluate(alone, xv, yv)
-        loss_together, pred_together = evaluate(together, xv, yv)
+        loss_alone, pred_alone, _ = evaluate(alone, xv, yv)
+        loss_together, pred_together, _ = evaluate(together, xv, yv)
         assert loss_together == pytest.approx(loss_alone, rel=1e-4)
         assert (pred_alone == pred_together).mean() > 0.995  # a borderline row may flip on rounding
 
@@ -52,8 +60,8 @@ def test_one_model_of_a_stacked_mlp_evaluates_as_its_plain_network(digits: Datas
     model = StackedMLP([torch.randn(len(splits), 64, 10) / 8], [torch.randn(len(splits), 1, 10)])
     for k, (_, val) in enumerate(splits):
         xv, yv = torch.from_numpy(digits.x[val]), torch.from_numpy(digits.y[val])
-        loss, pred = evaluate(model.select(k), xv, yv)
-        member_loss, member_pred = evaluate(model.member(k), xv, yv)
+        loss, pred, _ = evaluate(model.select(k), xv, yv)
+        member_loss, member_pred, _ = evaluate(model.member(k), xv, yv)
         assert loss == pytest.approx(member_loss, rel=1e-6)
         assert (pred == member_pred).all()
 
@@ -89,7 +97,7 @@ def _fold_tensors(data: Dataset, folds: int) -> tuple[torch.Tensor, torch.Tensor
 
 def _train_loss_score(x: torch.Tensor, y: torch.Tensor, folds: list[torch.Tensor]) -> FoldScore:
     def score(k: int, model: StackedMLP) -> dict[str, float]:
-        loss, pred = evaluate(model, x[folds[k]], y[folds[k]])
+        loss, pred, _ = evaluate(model, x[folds[k]], y[folds[k]])
         return {"loss": loss, "accuracy": float((pred == y[folds[k]].numpy()).mean())}
 
     return score
