@@ -49,7 +49,10 @@ def _trials(db: Path, name: str = "digits") -> dict[int, FrozenTrial]:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    # round trip: exactly the floats written (pandas 3's default; pandas 2's parser may miss by one ulp)
+    # exactly the floats written: pandas 3 parses round-trip by default (and deprecates the option);
+    # pandas 2's default parser may miss by one ulp
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return pd.read_csv(path)
     return pd.read_csv(path, float_precision="round_trip")
 
 
