@@ -13,6 +13,7 @@ from hpsearch.config.domains import DOMAINS, Domain, validate
 from hpsearch.config.load import definition_from_dict, load_definition, stored_definition, with_overrides
 from hpsearch.config.records import (
     BUNDLED,
+    COLUMN_LISTS,
     DATASETS,
     DEFAULT_SPACE,
     FIGURES,
@@ -48,6 +49,7 @@ from hpsearch.config.seeds import Streams, derive, model_streams
 
 __all__ = [
     "BUNDLED",
+    "COLUMN_LISTS",
     "DATASETS",
     "DEFAULT_SPACE",
     "DOMAINS",
