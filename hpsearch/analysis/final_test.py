@@ -237,8 +237,10 @@ def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, C
     Raises:
         ConfigError: the training loss became NaN or infinite.
     """
-    prep = None if train.table is None else preprocess.fit(train.table)
-    x = train.x if prep is None or train.table is None else preprocess.inputs(prep, train.table)
+    x, prep = train.x, None
+    if train.table is not None:
+        prep = preprocess.fit(train.table)
+        x = preprocess.inputs(prep, train.table)
     xt, yt = as_tensors(x, train.y, cfg.device)
     try:
         return fit(xt, yt, train.n_classes, cfg), prep

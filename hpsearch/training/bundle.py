@@ -181,7 +181,7 @@ class LoadedModel:
         a = np.asarray(x, dtype=np.float32)
         if a.ndim < 2 or int(np.prod(a.shape[1:])) != spec.n_features:
             raise DataError(f"the model takes rows of {spec.n_features} features, but got an array of shape {a.shape}")
-        return np.ascontiguousarray(a.reshape(len(a), -1))
+        return np.array(a.reshape(len(a), -1), order="C")  # a copy: torch takes no read-only array
 
     @torch.no_grad()
     def predict_proba(self, x: np.ndarray | pd.DataFrame) -> np.ndarray:

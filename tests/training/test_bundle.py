@@ -54,6 +54,20 @@ def test_a_model_with_dropout_reloads_to_the_same_predictions(tmp_path: Path, de
     assert loaded.header.trial == 3 and loaded.header.dropout == 0.5
 
 
+def test_a_format_1_table_model_still_reads_its_columns_by_name(tmp_path: Path) -> None:
+    # a table model written before tables had text and missing values: numbers scaled by input.shift/scale
+    model = build_mlp(2, 3, 1, 4, generator=torch.Generator()).eval()
+    spec = InputSpec(kind="table", n_features=2, feature_names=("a", "b"))
+    header = replace(_header((2, 4, 3), 0.0), input=spec)
+    save_bundle(tmp_path / "m.safetensors", model, header, np.array([1.0, 2.0]), np.array([2.0, 4.0]))
+    loaded = load_bundle(tmp_path / "m.safetensors")
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.tensor([[0.5, 0.5]])), dim=1).numpy()
+    np.testing.assert_allclose(loaded.predict_proba(pd.DataFrame({"b": [4.0], "a": [2.0]})), expected, rtol=1e-6)
+    with pytest.raises(DataError, match="missing values, which this model"):
+        loaded.predict(pd.DataFrame({"a": [np.nan], "b": [1.0]}))
+
+
 def test_the_header_is_json_in_the_safetensors_metadata(tested_digits: FinalTested) -> None:
     with safe_open(str(tested_digits.folder / "model.safetensors"), framework="pt") as f:
         header = json.loads(f.metadata()["hpsearch"])
