@@ -7,15 +7,18 @@ import random
 import shutil
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from bench.postgres import Postgres, Unavailable, throwaway
 from hpsearch.cli import main
+from hpsearch.data import Columns, Dataset, Table
+from hpsearch.data.inputs import InputSpec
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +41,13 @@ def as_in_a_terminal() -> None:
 
 
 STUDY_ARGS = ("--dataset", "digits", "--folds", "3", "--epochs", "1", "--quiet")
+
+
+def as_table(data: Dataset) -> Dataset:
+    """``data`` as a table file of numeric columns loads: imputed and standardized per fold, on training rows."""
+    names = tuple(f"px{i}" for i in range(data.x.shape[1]))
+    frame = pd.DataFrame(data.x.astype(np.float64), columns=list(names))
+    return replace(data, table=Table(frame, Columns(numeric=names, categorical=()), n_inputs=len(names)))
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +108,7 @@ class FinalTested:
 
     db: Path
     folder: Path  # final-test's folder: model.safetensors, final_test.json, ...
-    test_x: np.ndarray  # the test rows as the data set loads them (pixels scaled, table unscaled)
+    test_x: np.ndarray  # the test rows as the data set loads them (pixels scaled; a table's numeric columns, raw)
     test_y: np.ndarray
 
 
@@ -136,3 +146,47 @@ def tested_table(tmp_path_factory: pytest.TempPathFactory) -> FinalTested:
     args = ("--data", folder / "shapes.csv", "--target", "kind", "--folds", "3", "--epochs", "2", "--quiet")
     assert run_cli("study", *args, "--trials", "2", "--pruner", "none", "--storage", db) == 0
     return _final_tested(db, folder / "final")
+
+
+@pytest.fixture(scope="session")
+def tested_penguins(tmp_path_factory: pytest.TempPathFactory) -> FinalTested:
+    """A 3-trial study and its final test on palmerpenguins as it comes: two text columns, 19 missing values."""
+    from palmerpenguins import load_penguins
+
+    folder = tmp_path_factory.mktemp("tested-penguins")
+    load_penguins().to_csv(folder / "penguins.csv", index=False)
+    args = ("--data", folder / "penguins.csv", "--target", "species", "--folds", "3", "--epochs", "5", "--quiet")
+    assert run_cli("study", *args, "--trials", "3", "--pruner", "none", "--storage", folder / "study.db") == 0
+    return _final_tested(folder / "study.db", folder / "final")
+
+
+def penguin_rows(tested: FinalTested) -> pd.DataFrame:
+    """The penguins study's test rows as a table holds them (text, NaN), with a number missing, a text
+    missing and an island no training row had, in rows 0-2."""
+    from hpsearch.data import load_split
+    from hpsearch.store import load_study, stored_run
+
+    defn, _ = stored_run(load_study(f"sqlite:///{tested.db}", None))
+    _, test = load_split(defn.data)
+    assert test.table is not None
+    rows = test.table.frame.replace({"": np.nan})
+    rows.loc[0, "bill_length_mm"] = np.nan
+    rows.loc[1, "sex"] = np.nan
+    rows.loc[2, "island"] = "Atlantis"
+    return rows
+
+
+def onnx_feeds(spec: InputSpec, rows: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
+    """What an exported model takes: ``x`` (an image model), or each raw column by name (a table model:
+    float, or string with "" where missing)."""
+    if spec.feature_names is None:
+        return {"x": np.asarray(rows, dtype=np.float32)}
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=list(spec.feature_names))
+    return {
+        name: (
+            frame[name].fillna("").astype(str).to_numpy(dtype=object)
+            if name in spec.categorical
+            else frame[name].to_numpy(dtype=np.float32)
+        ).reshape(-1, 1)
+        for name in spec.feature_names
+    }

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
-from sklearn.preprocessing import StandardScaler
 
 from hpsearch.analysis.intervals import LEVEL, RESAMPLES
 from hpsearch.config import TrainConfig
+from hpsearch.data.preprocess import Fitted
 from hpsearch.errors import StorageError
 from hpsearch.store import STORAGE_ERRORS, first_line, redact, study_locked
 from hpsearch.store.schema import STUDY_FINAL_TESTS, TRIAL_MEAN, TRIAL_STD, library_versions
@@ -74,7 +74,7 @@ def document(
     cfg: TrainConfig,
     stored: dict[str, Any],
     scores: Scores,
-    scaler: StandardScaler | None,
+    fitted: Fitted | None,
     entry: dict[str, Any],
 ) -> dict[str, Any]:
     """The content of final_test.json: enough to reproduce and to read every figure."""
@@ -108,6 +108,6 @@ def document(
         "confusion_matrix": {"rows": "true class", "columns": "predicted class", "matrix": scores.confusion.tolist()},
         "versions": {"python": platform.python_version()} | library_versions(),
     }
-    if scaler is not None:  # model.pt expects standardized features; this is how
-        doc["standardize"] = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
+    if fitted is not None:  # model.pt expects a table's preprocessed inputs; this is how
+        doc["preprocessing"] = fitted.to_dict()
     return doc

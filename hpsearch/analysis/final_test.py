@@ -18,16 +18,17 @@ import optuna
 import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
+from sklearn.compose import ColumnTransformer
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.analysis.final_record import Scores, document, record
 from hpsearch.analysis.intervals import bootstrap, wilson
 from hpsearch.config import BUNDLED, DataConfig, TrainConfig
-from hpsearch.data import Dataset, fingerprint, load_split
+from hpsearch.data import Dataset, changed_columns, fingerprint, load_split, preprocess, summary
 from hpsearch.data.inputs import input_spec
+from hpsearch.data.preprocess import Fitted
 from hpsearch.errors import ConfigError, DefinitionMismatch, TrainingDiverged
 from hpsearch.store import load_study, stored_run
 from hpsearch.store.schema import STATE_WORDS, TRIAL_REASON
@@ -48,12 +49,16 @@ class FinalTest:
     """A final test as it was recorded on the study: the model, its scores, the final_test.json document."""
 
     model: nn.Module  # the retrained MLP, on the CPU or the device it trained on
-    scaler: StandardScaler | None  # the table scaler the model expects its features through
+    fitted: Fitted | None  # a table's preprocessing, fitted on the whole training split, that the model expects
     scores: Scores
     doc: dict[str, Any]  # the content of final_test.json
     header: Header | None = None  # what model.safetensors says about the model
-    shift: np.ndarray | None = None  # raw input -> the MLP's: (x - shift) / scale, per feature
+    shift: np.ndarray | None = None  # raw input -> the MLP's: (x - shift) / scale - offset, per feature
     scale: np.ndarray | None = None
+    offset: np.ndarray | None = None  # a table's: see data.preprocess.Fitted.affine
+
+
+Affine = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # shift, scale, offset: see training.bundle.Preprocess
 
 
 @dataclass(frozen=True)
@@ -113,23 +118,23 @@ def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
         HpsearchError: a diverging retrain; a storage that cannot record.
     """
     with training_settings():  # the figures of a float32 model on every device, whatever the caller set
-        model, scaler = retrain(chosen.train, chosen.cfg, chosen.trial.number)
-        scores = score(model, chosen.test, scaler, seed=chosen.cfg.seed)
+        model, prep = retrain(chosen.train, chosen.cfg, chosen.trial.number)
+        scores = score(model, chosen.test, prep, seed=chosen.cfg.seed)
     found = fingerprint(chosen.train, chosen.test)
     entry = record(chosen.study, chosen.trial, chosen.cfg, scores, found, out, url)
-    doc = document(chosen.study.study_name, chosen.cfg, chosen.stored, scores, scaler, entry)
-    header, shift, scale = _bundle(chosen, doc, scaler)
-    return FinalTest(model, scaler, scores, doc, header, shift, scale)
+    fitted = None if prep is None or chosen.train.table is None else Fitted.of(prep, chosen.train.table.columns)
+    doc = document(chosen.study.study_name, chosen.cfg, chosen.stored, scores, fitted, entry)
+    header, (shift, scale, offset) = _bundle(chosen, doc, fitted)
+    return FinalTest(model, fitted, scores, doc, header, shift, scale, offset)
 
 
-def _bundle(
-    chosen: Chosen, doc: dict[str, Any], scaler: StandardScaler | None
-) -> tuple[Header, np.ndarray, np.ndarray]:
-    """The model bundle's header and its input preprocessing (the scaler retrain fitted, or pixel scaling)."""
+def _bundle(chosen: Chosen, doc: dict[str, Any], fitted: Fitted | None) -> tuple[Header, Affine]:
+    """The model bundle's header and its input's affine part (a table's scaling, or the pixel scaling)."""
     train, cfg = chosen.train, chosen.cfg
     spec = input_spec(chosen.data, train)
-    if scaler is not None:
-        shift, scale = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+    offset = None
+    if fitted is not None:
+        shift, scale, offset = fitted.affine()
     else:
         shift = np.zeros(train.n_features, np.float32)
         scale = np.full(train.n_features, spec.pixel_max, np.float32)
@@ -145,8 +150,9 @@ def _bundle(
         params=doc["params"],
         test={"loss": doc["loss"]["test"], **doc["metrics"]["test"], "intervals": doc["intervals"]},
         versions=doc["versions"],
+        preprocessing=fitted,
     )
-    return header, shift, scale
+    return header, (shift, scale, offset)
 
 
 def choose_trial(study: optuna.Study, which: str) -> FrozenTrial:
@@ -205,12 +211,19 @@ def _simplest(study: optuna.Study, complete: list[FrozenTrial]) -> FrozenTrial:
 
 
 def check_data(train: Dataset, test: Dataset, stored: dict[str, Any], study_name: str) -> None:
-    """Refuse data whose fingerprint is not the one the study recorded.
+    """Refuse data whose columns or fingerprint are not the ones the study recorded.
 
     Raises:
-        DefinitionMismatch: the rows of either split differ from those the study searched on.
+        DefinitionMismatch: a table's columns are read otherwise, or the rows of either split
+            differ from those the study searched on.
     """
-    found = fingerprint(train, test)
+    now = summary(train, test, "")
+    changed = changed_columns(stored, now)
+    if changed is not None:
+        raise DefinitionMismatch(
+            f"the table's columns differ from study {study_name!r}'s: {changed}; final-test needs the study's own data"
+        )
+    found = now["fingerprint"]
     if stored.get("fingerprint") == found:
         return
     raise DefinitionMismatch(
@@ -220,27 +233,28 @@ def check_data(train: Dataset, test: Dataset, stored: dict[str, Any], study_name
     )
 
 
-def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, StandardScaler | None]:
-    """Fit the trial's MLP on every training row; the scaler is fitted on those rows only.
+def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, ColumnTransformer | None]:
+    """Fit the trial's MLP on every training row; a table's preprocessing is fitted on those rows only.
 
     Raises:
         ConfigError: the training loss became NaN or infinite.
     """
-    x = train.x
-    scaler = StandardScaler().fit(x) if train.standardize else None
-    if scaler is not None:
-        x = scaler.transform(x)
+    x, prep = train.x, None
+    if train.table is not None:
+        prep = preprocess.fit(train.table)
+        x = preprocess.inputs(prep, train.table)
     xt, yt = as_tensors(x, train.y, cfg.device)
     try:
-        return fit(xt, yt, train.n_classes, cfg), scaler
+        return fit(xt, yt, train.n_classes, cfg), prep
     except TrainingDiverged as e:
         raise ConfigError(f"retraining trial {number} on the whole training split diverged: {e}") from None
 
 
-def score(model: nn.Module, test: Dataset, scaler: StandardScaler | None, *, seed: int = 0) -> Scores:
-    """Evaluate ``model`` once on the test split: loss, metrics, per-class table, confusion matrix,
-    and each figure's 95% interval (a bootstrap over the test rows seeded by ``seed``)."""
-    x = test.x if scaler is None else scaler.transform(test.x)
+def score(model: nn.Module, test: Dataset, prep: ColumnTransformer | None, *, seed: int = 0) -> Scores:
+    """Evaluate ``model`` once on the test split (a table's through ``prep``, fitted on the training
+    split): loss, metrics, per-class table, confusion matrix, and each figure's 95% interval (a
+    bootstrap over the test rows seeded by ``seed``)."""
+    x = test.x if prep is None or test.table is None else preprocess.inputs(prep, test.table)
     xt, yt = as_tensors(x, test.y, str(next(model.parameters()).device))
     loss, pred, proba = evaluate(model, xt, yt)
     row_loss = _row_losses(model, xt, yt)

@@ -153,6 +153,7 @@ def _summary(
         ("test rows", data.get("n_test")),
         ("test split", data.get("test_split")),
         ("features", data.get("n_features")),
+        *((f"{kind} columns", ", ".join(names) or "none") for kind, names in data.get("columns", {}).items()),
         ("classes", data.get("n_classes")),
         ("folds (K)", defn.cv.folds),
         *((("repeats (R)", defn.cv.repeats),) if defn.cv.repeats > 1 else ()),

@@ -16,8 +16,9 @@ def load_model(path: str | Path) -> LoadedModel:
 
     Returns:
         ``.module`` (the MLP, logits), ``.predict(x)`` (class names) and ``.predict_proba(x)`` on
-        raw rows (pixels as the data set stores them, or a table's unscaled features: the model
-        applies its scaler itself), ``.header`` (what it is and where it came from).
+        raw rows (pixels as the data set stores them, or a DataFrame of a table's raw columns by
+        name, missing values and unseen categories included: the model applies its own
+        preprocessing), ``.header`` (what it is and where it came from).
 
     Raises:
         DataError: a missing file, or one that is not an hpsearch model bundle.
@@ -26,14 +27,15 @@ def load_model(path: str | Path) -> LoadedModel:
 
 
 def predict(model: str | Path | LoadedModel, data: str | Path, *, out: Path | None = None) -> pd.DataFrame:
-    """Predict every row of a data file (a table with the model's feature columns, IDX or NPZ images).
+    """Predict every row of a data file (a table with the model's feature columns, raw, IDX or NPZ images).
 
     Returns:
         One row per input row: ``row``, ``predicted`` (the class name) and ``p_<class>`` for each class.
         Written as CSV to ``out`` when given.
 
     Raises:
-        DataError: a missing file, or data that do not fit the model (feature names or count, image size).
+        DataError: a missing file, or data that do not fit the model (a missing feature column, text where
+            the model reads numbers, an image size).
         ConfigError: ``out`` cannot be written.
     """
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
@@ -50,14 +52,16 @@ def predict(model: str | Path | LoadedModel, data: str | Path, *, out: Path | No
 
 
 def export_onnx(model: str | Path | LoadedModel, path: Path) -> Path:
-    """Write the model as ONNX: input ``x`` (rows, features) of raw values, as ``predict`` takes
-    them; output ``probabilities`` (rows, classes). The preprocessing is in the graph.
+    """Write the model as ONNX, output ``probabilities`` (rows, classes), the preprocessing in the graph.
+    An image model's input is ``x`` (rows, pixels) of raw values, as ``predict`` takes them; a table
+    model's, one (rows, 1) input per raw column, named by it: float for a numeric column (NaN where
+    missing), string for a categorical one (an empty string where missing).
 
-    Uses torch's current exporter (``torch.onnx.export(dynamo=True)``, which needs ``onnxscript``:
-    ``pip install 'hpsearch[export]'``); the legacy TorchScript exporter is deprecated since torch 2.9.
+    Uses torch's current exporter (``torch.onnx.export(dynamo=True)``, which needs ``onnxscript``)
+    and, for a table model's preprocessing, skl2onnx: ``pip install 'hpsearch[export]'``.
 
     Raises:
-        ConfigError: the exporter is not installed, or ``path`` cannot be written.
+        ConfigError: an exporter is not installed, or ``path`` cannot be written.
     """
     from hpsearch.training.export import to_onnx
 

@@ -39,12 +39,16 @@ def export(
     onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file to write.")],
     debug: Debug = False,
 ) -> None:
-    """Export the model as ONNX: raw rows in (the preprocessing is in the graph), class probabilities out."""
+    """Export the model as ONNX: raw rows in (a table's columns by name; the preprocessing is in the graph),
+    class probabilities out."""
 
     def run() -> None:
-        from hpsearch.api import export_onnx
+        from hpsearch.api import export_onnx, load_model
 
-        export_onnx(model, onnx)
-        stdout.print(f"wrote {onnx} (input x: rows x features, raw; output probabilities)", markup=False)
+        loaded = load_model(model)
+        export_onnx(loaded, onnx)
+        table = loaded.header.input.kind == "table"
+        inputs = "one input per raw column, by name" if table else "input x: rows x features, raw"
+        stdout.print(f"wrote {onnx} ({inputs}; output probabilities)", markup=False)
 
     guarded(debug, run)

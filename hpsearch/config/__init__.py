@@ -14,6 +14,7 @@ from hpsearch.config.load import definition_from_dict, load_definition, stored_d
 from hpsearch.config.records import (
     BUNDLED,
     CLASS_WEIGHTS,
+    COLUMN_LISTS,
     DATASETS,
     DEFAULT_SPACE,
     FIGURES,
@@ -54,6 +55,7 @@ from hpsearch.config.seeds import Streams, derive, model_streams
 __all__ = [
     "BUNDLED",
     "CLASS_WEIGHTS",
+    "COLUMN_LISTS",
     "DATASETS",
     "DEFAULT_SPACE",
     "DOMAINS",

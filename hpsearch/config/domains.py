@@ -15,6 +15,7 @@ from typing import Any
 
 from hpsearch.config.records import (
     CLASS_WEIGHTS,
+    COLUMN_LISTS,
     DATASETS,
     INT_FIELDS,
     LR_SCHEDULES,
@@ -92,6 +93,7 @@ DOMAINS: dict[str, Domain] = {
     "data.dataset": Domain(str, names=DATASETS),
     "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
     "data.split_seed": Domain(int, low=0, high=2**32 - 1),
+    "data.max_categories": Domain(int, low=2),
     "cv.folds": Domain(int, low=2),
     "cv.repeats": Domain(int, low=1),
     "train.depth": Domain(int, low=1),
@@ -162,6 +164,22 @@ def _validate_data(d: DataConfig, problems: list[str]) -> None:
         problems.append(f"--groups {d.groups!r} is the label column (--target); give the column of the rows' groups")
     if d.dataset in OFFICIAL_SPLIT and d.test_size != DataConfig().test_size:
         problems.append(f"{d.dataset} has an official test split, so --test-size does not apply (got {d.test_size})")
+    check("data.max_categories", d.max_categories, problems)
+    _validate_columns(d, problems)
+
+
+def _validate_columns(d: DataConfig, problems: list[str]) -> None:
+    """``[data] categorical``, ``numeric`` and ``drop``: a table's columns, each in one list at most, never the
+    target. (Whether the data are a table that has them is for the data layer, once every option is applied.)"""
+    seen: dict[str, str] = {}
+    for key in COLUMN_LISTS:
+        names: tuple[str, ...] = getattr(d, key)
+        for name in names:
+            if name == d.target:
+                problems.append(f"data.{key} lists {name!r}, the label column (--target)")
+            elif name in seen:
+                problems.append(f"column {name!r} is in both data.{seen[name]} and data.{key}")
+            seen.setdefault(name, key)
 
 
 def _validate_spec(spec: ParamSpec, problems: list[str]) -> None:

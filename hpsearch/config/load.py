@@ -48,6 +48,9 @@ def _check_types(cls: type, section: str, values: Mapping[str, Any], problems: l
                 problems.append(f"{section}.{key} must be a string, but got {value!r}")
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             continue
+        elif expected is tuple:
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                problems.append(f"{section}.{key} must be a list of column names, but got {value!r}")
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             problems.append(f"{section}.{key} must be {expected.__name__}, but got {value!r}")
 
@@ -102,7 +105,7 @@ def definition_from_dict(raw: Mapping[str, Any], *, where: str = "definition") -
         _check_keys(f"[{name}]", values, known, problems)
         values = {k: v for k, v in values.items() if k in known}
         _check_types(cls, name, values, problems)
-        sections[name] = values
+        sections[name] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     space_raw = raw.get("space")
     space = DEFAULT_SPACE
     if space_raw is not None:

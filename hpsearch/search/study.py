@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.config import TWO_CLASS_ONLY, RunConfig, stored_definition
-from hpsearch.data import Dataset, load_training
+from hpsearch.data import Dataset, changed_columns, load_training
 from hpsearch.errors import ConfigError, DefinitionMismatch
 from hpsearch.search.factories import make_pruner, make_sampler
 from hpsearch.search.objective import Objective, Observer
@@ -247,6 +247,9 @@ def _check_same(cfg: RunConfig, stored: dict[str, Any], stored_data: dict[str, A
             f"study {cfg.study_name!r} in {redact(cfg.storage)} was created with {was}; this run asks for {now}: "
             "run it with the same options, or start a new study with --study-name"
         )
+    changed = changed_columns(stored_data, data)
+    if changed is not None:
+        raise DefinitionMismatch(f"the table's columns differ from study {cfg.study_name!r}'s: {changed}")
     if stored_data.get("fingerprint") != data["fingerprint"]:
         n_train, n_test, stored_fp = (stored_data.get(k) for k in ("n_train", "n_test", "fingerprint"))
         was = f"{n_train} + {n_test} rows, fingerprint {str(stored_fp)[:12]}"

@@ -8,11 +8,15 @@ which carries ours as one JSON string, so weights and description cannot drift a
 
 The file holds, as tensors, each Linear layer's ``linear.{i}.weight`` and ``linear.{i}.bias``
 (numbered by Linear layer, so dropout does not shift them) and the input's affine preprocessing
-``input.shift`` and ``input.scale`` (per feature: ``(raw - shift) / scale``; a table's fitted
-StandardScaler mean and scale, or 0 and the raw pixel maximum of an image). The header holds the
-layer sizes and dropout, the class names, the input (``data.inputs.InputSpec``), the data set and
-its fingerprint, the study and trial, the test figures with their intervals, and the library
-versions.
+``input.shift`` and ``input.scale`` (per MLP input: ``(x - shift) / scale - offset``; a table's
+fitted StandardScaler mean and scale, 0 and 1 for its one-hot inputs, or 0 and the raw pixel
+maximum of an image) and, for a table, ``input.offset``: what rounding the mean to float32 left
+over, in scaled units (``data.preprocess.Fitted.affine``). The header holds the layer sizes and
+dropout, the class names, the input (``data.inputs.InputSpec``), the data set and its
+fingerprint, the study and trial, the test figures with their intervals, and the library
+versions; a table model's header (format 2) adds its fitted preprocessing
+(``data.preprocess.Fitted``: each numeric column's median, mean and scale, each categorical
+column's categories), which turns raw columns into the MLP's inputs.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from hpsearch.data.inputs import InputSpec
+from hpsearch.data.inputs import InputSpec, table_rows
+from hpsearch.data.preprocess import Fitted
 from hpsearch.errors import DataError
 from hpsearch.training.model import build_mlp
 
-FORMAT = "hpsearch-model/1"
+FORMAT = "hpsearch-model/1"  # an image model, or a table model of numbers alone scaled by input.shift/scale
+TABLE_FORMAT = "hpsearch-model/2"  # a table model whose header holds its fitted preprocessing
 _KEY = "hpsearch"  # the metadata entry holding the JSON header
 
 
@@ -53,10 +59,12 @@ class Header:
     params: dict[str, Any] = field(default_factory=dict)  # the trial's searched parameters
     test: dict[str, Any] = field(default_factory=dict)  # test figures and their 95% intervals
     versions: dict[str, str] = field(default_factory=dict)
+    preprocessing: Fitted | None = None  # a table's, fitted on the whole training split; None: none
 
     def to_dict(self) -> dict[str, Any]:
+        prep = {} if self.preprocessing is None else {"preprocessing": self.preprocessing.to_dict()}
         return {
-            "format": FORMAT,
+            "format": FORMAT if self.preprocessing is None else TABLE_FORMAT,
             "sizes": list(self.sizes),
             "dropout": self.dropout,
             "classes": list(self.classes),
@@ -68,7 +76,7 @@ class Header:
             "params": self.params,
             "test": self.test,
             "versions": self.versions,
-        }
+        } | prep
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Header:
@@ -84,26 +92,36 @@ class Header:
             params=dict(raw.get("params", {})),
             test=dict(raw.get("test", {})),
             versions=dict(raw.get("versions", {})),
+            preprocessing=None if raw.get("preprocessing") is None else Fitted.from_dict(raw["preprocessing"]),
         )
 
 
 class Preprocess(nn.Module):
-    """Raw input -> what the MLP was trained on: ``(x - shift) / scale`` per feature."""
+    """Raw input -> what the MLP was trained on: ``(x - shift) / scale - offset`` per feature."""
 
     shift: torch.Tensor
     scale: torch.Tensor
+    offset: torch.Tensor
 
-    def __init__(self, shift: torch.Tensor, scale: torch.Tensor) -> None:
+    def __init__(self, shift: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("shift", shift.float())
         self.register_buffer("scale", scale.float())
+        self.register_buffer("offset", torch.zeros_like(self.shift) if offset is None else offset.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.shift) / self.scale
+        return (x - self.shift) / self.scale - self.offset
 
 
-def save_bundle(path: Path, model: nn.Module, header: Header, shift: np.ndarray, scale: np.ndarray) -> None:
-    """Write ``model`` (a ``build_mlp`` network) and its header to ``path`` as safetensors."""
+def save_bundle(
+    path: Path,
+    model: nn.Module,
+    header: Header,
+    shift: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray | None = None,
+) -> None:
+    """Write ``model`` (a ``build_mlp`` network), its header and its input's affine layer to ``path`` as safetensors."""
     tensors: dict[str, torch.Tensor] = {}
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     for i, lin in enumerate(linears):
@@ -111,6 +129,8 @@ def save_bundle(path: Path, model: nn.Module, header: Header, shift: np.ndarray,
         tensors[f"linear.{i}.bias"] = lin.bias.detach().cpu().contiguous()
     tensors["input.shift"] = torch.as_tensor(shift, dtype=torch.float32).contiguous()
     tensors["input.scale"] = torch.as_tensor(scale, dtype=torch.float32).contiguous()
+    if offset is not None:
+        tensors["input.offset"] = torch.as_tensor(offset, dtype=torch.float32).contiguous()
     save_file(tensors, str(path), metadata={_KEY: json.dumps(header.to_dict())})
     path.chmod(0o644)  # safetensors writes the file readable by its owner alone; a model is meant to be shared
 
@@ -120,37 +140,48 @@ class LoadedModel:
 
     def __init__(self, header: Header, module: nn.Sequential, preprocess: Preprocess) -> None:
         self.header = header
-        self.module = module  # raw rows go through ``preprocess`` first
+        self.module = module  # raw rows go through ``frozen`` (a table's) and ``preprocess`` first
         self.preprocess = preprocess
+        # a table's imputation and one-hot encoding as fitted, rebuilt from the header (the scaling is ``preprocess``)
+        self.frozen = None if header.preprocessing is None else header.preprocessing.frozen()
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.header.classes
 
     def pipeline(self) -> nn.Module:
-        """One module from raw rows (rows, n_features) to class probabilities (rows, classes)."""
+        """One module from the MLP's inputs (rows, n_features) to class probabilities (rows, classes): for an
+        image model, raw pixels; for a table model, what ``frozen`` makes of its raw columns."""
         return nn.Sequential(self.preprocess, self.module, nn.Softmax(dim=1)).eval()
 
     def rows(self, x: np.ndarray | pd.DataFrame) -> np.ndarray:
-        """``x`` as raw float32 rows of the model's features: a DataFrame by column name (a table
-        model; extra columns such as a label are ignored) or an array of rows or images.
+        """``x`` as float32 rows of the MLP's inputs, before ``preprocess``: a table model reads a DataFrame by
+        column name (in any order; extra columns such as a label are ignored; missing values and unseen
+        categories are welcome) or an array of rows in ``header.input.feature_names`` order; an image
+        model reads an array of rows or images.
 
         Raises:
-            DataError: missing feature columns, or rows of the wrong size.
+            DataError: missing feature columns, text where numbers are read, rows of the wrong size.
         """
         spec = self.header.input
-        if isinstance(x, pd.DataFrame):
-            if spec.feature_names is None:
-                x = x.to_numpy()
-            else:
-                missing = [n for n in spec.feature_names if n not in x.columns]
-                if missing:
-                    raise DataError(f"missing feature columns: {', '.join(missing[:5])}")
-                x = x[list(spec.feature_names)].to_numpy()
+        if spec.feature_names is not None:
+            if not isinstance(x, pd.DataFrame):
+                a = np.asarray(x)
+                if a.ndim != 2 or a.shape[1] != len(spec.feature_names):
+                    raise DataError(f"the model takes rows of {len(spec.feature_names)} columns, but got {a.shape}")
+                x = pd.DataFrame(a, columns=list(spec.feature_names))
+            frame = table_rows(x, spec, "the rows given")
+            if self.frozen is not None:
+                return np.ascontiguousarray(self.frozen.transform(frame), dtype=np.float32)
+            x = frame.to_numpy(dtype=np.float32)  # a format-1 table model: numbers, scaled by ``preprocess``
+            if not np.isfinite(x).all():
+                raise DataError("the rows given hold missing values, which this model (format 1) cannot take")
+        elif isinstance(x, pd.DataFrame):
+            x = x.to_numpy()
         a = np.asarray(x, dtype=np.float32)
-        if a.ndim == 1 or a.ndim < 2 or int(np.prod(a.shape[1:])) != spec.n_features:
+        if a.ndim < 2 or int(np.prod(a.shape[1:])) != spec.n_features:
             raise DataError(f"the model takes rows of {spec.n_features} features, but got an array of shape {a.shape}")
-        return np.ascontiguousarray(a.reshape(len(a), -1))
+        return np.array(a.reshape(len(a), -1), order="C")  # a copy: torch takes no read-only array
 
     @torch.no_grad()
     def predict_proba(self, x: np.ndarray | pd.DataFrame) -> np.ndarray:
@@ -183,8 +214,10 @@ def load_bundle(path: Path) -> LoadedModel:
             meta = f.metadata() or {}
         tensors = load_file(str(path))
         raw = json.loads(meta[_KEY])
-        if raw.get("format") != FORMAT:
-            raise DataError(f"{path}: model format {raw.get('format')!r}, this hpsearch reads {FORMAT!r}")
+        if raw.get("format") not in (FORMAT, TABLE_FORMAT):
+            raise DataError(
+                f"{path}: model format {raw.get('format')!r}, this hpsearch reads {FORMAT!r} and {TABLE_FORMAT!r}"
+            )
         header = Header.from_dict(raw)
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise DataError(f"{path}: not an hpsearch model bundle ({type(e).__name__}: {e})") from None
@@ -199,4 +232,5 @@ def load_bundle(path: Path) -> LoadedModel:
                 raise DataError(f"{path}: layer {i} holds {tuple(weight.shape)} weights, the header says {(b, a)}")
             lin.weight.copy_(weight)
             lin.bias.copy_(bias)
-    return LoadedModel(header, module.eval(), Preprocess(tensors["input.shift"], tensors["input.scale"]))
+    affine = Preprocess(tensors["input.shift"], tensors["input.scale"], tensors.get("input.offset"))
+    return LoadedModel(header, module.eval(), affine)

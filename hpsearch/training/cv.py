@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
 from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
-from hpsearch.data import Dataset
+from hpsearch.data import Dataset, preprocess
 from hpsearch.errors import ConfigError
 from hpsearch.training.evaluate import as_tensors, evaluate
 from hpsearch.training.folds import WaveCallback, fit_folds
@@ -161,20 +160,21 @@ def _fold_tensors(
     """The rows every fold trains from, each fold's training rows in them, each fold's validation set.
 
     Every fold gathers its batches from the one training split, no copy per fold, unless the
-    data are standardized: each fold's scaler is fitted on its training rows only (and then
-    scales its validation rows), so each fold trains on its own scaled copy.
+    data are a table: each fold's preprocessing (imputation, one-hot encoding, scaling) is fitted
+    on its training rows only and then applied to its validation rows, so each fold trains on
+    its own copy.
     """
-    if not data.standardize:
+    if data.table is None:
         x, y = as_tensors(data.x, data.y, device)
         folds = [torch.from_numpy(rows).to(device) for rows, _ in splits]
         return x, y, folds, [as_tensors(data.x[v], data.y[v], device) for _, v in splits]
-    scalers = [StandardScaler().fit(data.x[rows]) for rows, _ in splits]
-    parts = [scaler.transform(data.x[rows]) for scaler, (rows, _) in zip(scalers, splits, strict=True)]
+    table = data.table
+    fitted = [preprocess.fit(table, rows) for rows, _ in splits]
+    parts = [preprocess.inputs(f, table, rows) for f, (rows, _) in zip(fitted, splits, strict=True)]
     x, y = as_tensors(np.concatenate(parts), np.concatenate([data.y[rows] for rows, _ in splits]), device)
     ends = np.cumsum([len(rows) for rows, _ in splits]).tolist()
     folds = [torch.arange(end - len(rows), end, device=device) for end, (rows, _) in zip(ends, splits, strict=True)]
     val = [
-        as_tensors(scaler.transform(data.x[v]), data.y[v], device)
-        for scaler, (_, v) in zip(scalers, splits, strict=True)
+        as_tensors(preprocess.inputs(f, table, v), data.y[v], device) for f, (_, v) in zip(fitted, splits, strict=True)
     ]
     return x, y, folds, val

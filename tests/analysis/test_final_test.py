@@ -186,7 +186,7 @@ def test_changed_data_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     study_args = ("--data", table, "--target", "label", "--folds", "2", "--epochs", "1", "--trials", "1", "--quiet")
     assert run_cli("study", *study_args, "--storage", f"sqlite:///{db}") == 0
     assert run_cli("final-test", "--storage", f"sqlite:///{db}", "--out", tmp_path / "a") == 0
-    assert "standardize" in json.loads((tmp_path / "a" / "final_test.json").read_text())  # a table is scaled
+    assert "preprocessing" in json.loads((tmp_path / "a" / "final_test.json").read_text())  # a table is scaled
     pixels[7, 30] += 1
     _write_table(table, pixels, digits.target[:300])
     capsys.readouterr()

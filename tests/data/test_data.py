@@ -67,7 +67,7 @@ def test_csv_with_string_labels(tmp_path: Path) -> None:
     _digits_frame().to_csv(path, index=False)
     data, _ = load_training(DataConfig(dataset="table", path=str(path), target="label"))
     assert set(data.classes) == {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
-    assert data.standardize  # tables are scaled per fold, on the training folds only
+    assert data.table is not None  # tables are preprocessed per fold, on the training folds only
     assert data.name == "digits"  # named after the file's stem
 
 
@@ -99,8 +99,8 @@ def test_no_test_row_enters_the_training_split(tmp_path: Path) -> None:
     ("frame_change", "target", "message"),
     [
         (None, "lable", "no column 'lable'.*did you mean 'label'"),
-        ("text", "label", "non-numeric feature columns note"),
-        ("nan", "label", "missing values"),
+        ("text", "label", "column 'note' holds one value \\('x'\\) on every training row"),
+        ("nan", "label", "column 'label' has no label on 1 of 1797 rows"),
     ],
 )
 def test_bad_tables_are_refused(tmp_path: Path, frame_change: str | None, target: str, message: str) -> None:
@@ -108,7 +108,7 @@ def test_bad_tables_are_refused(tmp_path: Path, frame_change: str | None, target
     if frame_change == "text":
         frame["note"] = "x"
     if frame_change == "nan":
-        frame.loc[3, "px5"] = np.nan
+        frame.loc[3, "label"] = np.nan
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(DataError, match=message):

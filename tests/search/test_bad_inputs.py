@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from palmerpenguins import load_penguins
 from sklearn.datasets import load_digits
 
 from tests.conftest import STUDY_ARGS, run_cli
@@ -33,6 +34,16 @@ def _study(*args: str) -> tuple[str, ...]:
 def _data(*args: str) -> tuple[str, ...]:
     """A study of a data file: the options of ``_study`` but the data set."""
     return ("study", "--folds", "3", "--epochs", "1", "--quiet", "--trials", "6", "--storage", "{db}", *args)
+
+
+# the options of the penguins study (tests/conftest.py's tested_penguins), continued on a copy
+_PENGUINS = "--data {files}/penguins.csv --target species --folds 3 --epochs 5 --trials 9 --pruner none --quiet "
+_PENGUINS += "--storage {penguins}"
+
+
+def _birds(*sets: str) -> tuple[str, ...]:
+    """A study of birds.csv (a name on each of its 30 rows, ten colours) with ``--set`` items."""
+    return _data("--data", "{files}/birds.csv", "--target", "label", *(a for item in sets for a in ("--set", item)))
 
 
 def _toml(text: str) -> tuple[str, ...]:
@@ -178,13 +189,12 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "missing data file": (_data("--data", "{files}/nope.csv", "--target", "y"), "no such file or folder"),
     "empty CSV": (_data("--data", "{files}/empty.csv", "--target", "label"), "the file is empty"),
     "CSV with a header only": (_data("--data", "{files}/header.csv", "--target", "label"), "has a header but no rows"),
-    "NaN in a feature": (_data("--data", "{files}/nan.csv", "--target", "label"), "missing values"),
+    "a label missing": (_data("--data", "{files}/nan.csv", "--target", "label"), "has no label on 1 of 8 rows"),
     "inf in a feature": (_data("--data", "{files}/inf.csv", "--target", "label"), "infinite"),
     "one class": (_data("--data", "{files}/one.csv", "--target", "label"), "has a single class"),
     "float target": (_data("--data", "{files}/float.csv", "--target", "label"), "holds fractional numbers"),
     "missing target column": (_data("--data", "{files}/t.csv", "--target", "lable"), "did you mean 'label'"),
     "no target given": (_data("--data", "{files}/t.csv"), "give --target COLUMN"),
-    "non-numeric features": (_data("--data", "{files}/text.csv", "--target", "label"), "non-numeric feature columns"),
     "missing group column": (
         _data("--data", "{files}/grouped.csv", "--target", "label", "--groups", "subjct"),
         "no column 'subjct' to use as --groups (did you mean 'subject'?)",
@@ -216,6 +226,50 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "a class in fewer groups than folds": (
         _data("--data", "{files}/few-groups.csv", "--target", "label", "--groups", "subject", "--folds", "4"),
         "fold 3 of 4 has no validation row of class 'y': its rows lie in 3 groups",
+    ),
+    # --- tables as they come: what a column must be to be a feature (data.table) -----------------
+    "a column empty on every row": (
+        _data("--data", "{files}/empty-column.csv", "--target", "label"),
+        "column 'c' is empty on every training row; drop it: [data] drop = ['c']",
+    ),
+    "a text column of one value": (
+        _data("--data", "{files}/text.csv", "--target", "label"),
+        "column 'a' holds one value ('p') on every training row",
+    ),
+    "a text column that is an identifier": (
+        _birds(),
+        "column 'name' looks like an identifier (24 distinct values on 24 training rows); drop it",
+    ),
+    "more categories than max_categories": (
+        _birds("data.drop=['name']", "data.max_categories=3"),
+        "column 'colour' has 10 categories on the training rows, more than [data] max_categories = 3",
+    ),
+    "max_categories below 2": (_birds("data.max_categories=1"), "data.max_categories must be a whole number >= 2"),
+    "drop of no such column": (_birds("data.drop=['nmae']"), "data.drop names no column 'nmae' (did you mean 'name'?)"),
+    "text in a column stated numeric": (
+        _birds("data.numeric=['colour']"),
+        "column 'colour' must hold numbers, but holds text on 24 rows",
+    ),
+    "the label as a dropped column": (_birds("data.drop=['label']"), "data.drop lists 'label', the label column"),
+    "categorical columns of an image data set": (
+        _study("--set", "data.categorical=['px1']"),
+        "data.categorical names columns of a table file, but the data set is 'digits'",
+    ),
+    "continuing a table study with other column kinds": (
+        ("study", *_PENGUINS.split(), "--set", "data.categorical=['year']"),
+        "data.categorical=['year']",
+    ),
+    "final-test on a file whose columns changed": (
+        ("final-test", "--storage", "{penguins}", "--data", "{files}/penguins-renamed.csv"),
+        "the table's columns differ from study 'penguins''s: column 'island' is gone, column 'isle' is new",
+    ),
+    "predict without a column": (
+        ("predict", "{penguins_model}", "{files}/penguins-no-sex.csv"),
+        "the model takes 7 feature columns, but 1 are missing: sex",
+    ),
+    "predict with text in a number column": (
+        ("predict", "{penguins_model}", "{files}/penguins-text.csv"),
+        "column 'bill_length_mm' must hold numbers, but holds text on 1 row ('long')",
     ),
     "NPZ that is an NPY": (_data("--data", "{files}/npy.npz", "--target", "label"), "an NPY array, not an NPZ archive"),
     "NPZ with a 0-d array": (_data("--data", "{files}/scalar.npz", "--target", "label"), "holds a single value"),
@@ -275,11 +329,21 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(d / "t.csv", d / name)
     (d / "empty.csv").write_text("")
     (d / "header.csv").write_text("a,b,label\n")
-    good.assign(a=[1.0, np.nan, 3, 4, 5, 6, 7, 8]).to_csv(d / "nan.csv", index=False)
     good.assign(a=[1.0, np.inf, 3, 4, 5, 6, 7, 8]).to_csv(d / "inf.csv", index=False)
     good.assign(label="x").to_csv(d / "one.csv", index=False)
     good.assign(label=np.linspace(0, 1, 8)).to_csv(d / "float.csv", index=False)
-    good.assign(a=["p", "q"] * 4).to_csv(d / "text.csv", index=False)
+    good.assign(a="p").to_csv(d / "text.csv", index=False)
+    good.assign(c=np.nan).to_csv(d / "empty-column.csv", index=False)
+    good.assign(label=["x", "y", np.nan, "x", "y", "x", "y", "x"]).to_csv(d / "nan.csv", index=False)
+    birds = pd.DataFrame({"name": [f"bird-{i}" for i in range(30)], "colour": [f"c{i % 10}" for i in range(30)]})
+    birds.assign(size=np.arange(30.0), label=["x", "y"] * 15).to_csv(d / "birds.csv", index=False)
+    penguins = load_penguins()
+    penguins.to_csv(d / "penguins.csv", index=False)
+    penguins.rename(columns={"island": "isle"}).to_csv(d / "penguins-renamed.csv", index=False)
+    penguins.drop(columns="sex").to_csv(d / "penguins-no-sex.csv", index=False)
+    text = penguins.astype({"bill_length_mm": object})
+    text.loc[5, "bill_length_mm"] = "long"
+    text.to_csv(d / "penguins-text.csv", index=False)
     subjects = np.arange(60) // 5  # 12 groups of 5 rows: a subject's rows
     grouped = pd.DataFrame(
         {"a": np.arange(60.0), "b": np.arange(60) % 7 * 1.0, "label": ["x", "y"] * 30, "subject": subjects}
@@ -342,18 +406,23 @@ def test_bad_input_exits_2_with_one_line_and_the_study_keeps_every_trial(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # report and final-test write under the working folder
-    db = tmp_path / "study.db"
+    db, penguins = tmp_path / "study.db", tmp_path / "penguins.db"
     shutil.copy(small_study[0], db)
     args, message = BAD_INPUTS[case]
+    tested = request.getfixturevalue("tested_penguins") if "{penguins" in " ".join(args) else None
+    if tested is not None:  # a penguins study, final-tested, for the cases of tables as they come
+        shutil.copy(tested.db, penguins)
     if args[0] == "toml":
         (tmp_path / "definition.toml").write_text(args[1] + "\n")
         args = _study("--config", str(tmp_path / "definition.toml"))
     elif args[0] == "toml-bytes":
         args = _study("--config", str(files / "not-utf8.toml"))
     other_tables = _tables(files / "other.db")
-    argv = [a.format(db=db, files=files) for a in args]
+    model = tested.folder if tested is not None else None
+    argv = [a.format(db=db, files=files, penguins=penguins, penguins_model=model) for a in args]
     capsys.readouterr()
     code = run_cli(*argv)
     err = capsys.readouterr().err
@@ -367,4 +436,9 @@ def test_bad_input_exits_2_with_one_line_and_the_study_keeps_every_trial(
         t.state for t in optuna.load_study(study_name="digits", storage=f"sqlite:///{small_study[0]}").trials
     ]  # every finished trial kept, none added
     assert _tables(files / "other.db") == other_tables  # a reading command created nothing there
+    if tested is not None:
+        kept = optuna.load_study(study_name="penguins", storage=f"sqlite:///{tested.db}").trials
+        now = optuna.load_study(study_name="penguins", storage=f"sqlite:///{penguins}")
+        assert [t.state for t in now.trials] == [t.state for t in kept]
+        assert now.user_attrs == optuna.load_study(study_name="penguins", storage=f"sqlite:///{tested.db}").user_attrs
     assert not Path("pwned").exists()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+from palmerpenguins import load_penguins
 from sklearn.preprocessing import StandardScaler
 
 from hpsearch.config import CVConfig, DataConfig, TrainConfig, metric_names
 from hpsearch.data import Dataset, load_training
 from hpsearch.errors import ConfigError
 from hpsearch.training import as_tensors, evaluate, fit, steps_per_epoch
-from hpsearch.training.cv import cross_validate, make_splits
+from hpsearch.training.cv import _fold_tensors, cross_validate, make_splits
+from tests.conftest import as_table
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,8 @@ def test_cross_validate_scores_every_fold(digits: Dataset) -> None:
         assert result.std[name] == pytest.approx(np.std(values, ddof=1))
 
 
-def test_standardized_data_scale_each_fold_by_its_own_training_rows(digits: Dataset) -> None:
-    table = replace(digits, standardize=True)  # as a table file is loaded
+def test_a_table_is_scaled_in_each_fold_by_its_own_training_rows(digits: Dataset) -> None:
+    table = as_table(digits)  # as a table file of numbers is loaded
     splits = make_splits(table.y, CVConfig(folds=3))
     cfg = TrainConfig(depth=1, width=32, epochs=2, lr=1e-2)
     result = cross_validate(table, splits, cfg)
@@ -82,3 +84,27 @@ def test_standardized_data_scale_each_fold_by_its_own_training_rows(digits: Data
         x_val, y_val = as_tensors(scaler.transform(table.x[val_rows]), table.y[val_rows], "cpu")
         alone = fit(x_fit, y_fit, 10, cfg, steps=steps, fold=k)
         assert result.folds[k]["loss"] == pytest.approx(evaluate(alone, x_val, y_val)[0], rel=1e-4)
+
+
+def test_each_folds_imputation_value_is_computed_from_its_training_rows_alone(tmp_path: Path) -> None:
+    # the leak test: a gap in a validation fold is filled with the median of that fold's training
+    # rows, computed here by numpy from those rows alone, then scaled by them alone
+    penguins = load_penguins()  # two rows without sizes; blank more, so that every fold has gaps
+    penguins.loc[::5, "bill_depth_mm"] = np.nan
+    penguins.loc[::7, "body_mass_g"] = np.nan
+    penguins.to_csv(tmp_path / "penguins.csv", index=False)
+    data, _ = load_training(DataConfig(dataset="table", path=str(tmp_path / "penguins.csv"), target="species"))
+    assert data.table is not None
+    frame, numeric = data.table.frame, data.table.columns.numeric
+    splits = make_splits(data.y, CVConfig(folds=3))
+    _, _, _, val = _fold_tensors(data, splits, "cpu")
+    differ = 0
+    for (rows, val_rows), (x_val, _) in zip(splits, val, strict=True):
+        for j, name in enumerate(numeric):
+            gaps = np.flatnonzero(frame[name].iloc[val_rows].isna())
+            fitting = frame[name].iloc[rows]  # the fold's training rows, nothing else
+            median = float(np.median(fitting.dropna()))
+            filled = fitting.fillna(median).to_numpy()  # the scaler is fitted after the imputer
+            np.testing.assert_allclose(x_val[gaps, j].numpy(), (median - filled.mean()) / filled.std(), rtol=1e-5)
+            differ += len(gaps) > 0 and median != float(np.nanmedian(frame[name]))
+    assert differ >= 3  # the median of the whole training split would have failed the test

@@ -2,8 +2,9 @@
 
 ``main_fold_figures.json`` holds every fold's loss and metrics of ``cross_validate`` on digits
 (3 folds, 2 epochs; four optimizers, dropout, input dropout and label smoothing, the cosine
-schedule, weight decay, a standardized copy), so that no change moves them unnoticed. Re-record
-it, when a change moves them on purpose, with ``python -m tests.training.test_same_figures``.
+schedule, weight decay, and digits as a table file of numbers: imputed and standardized per fold,
+``standardize`` in the recording), so that no change moves them unnoticed. Re-record it, when a
+change moves them on purpose, with ``python -m tests.training.test_same_figures``.
 
 Why a tolerance: another CPU's matrix kernels (AVX2 against AVX-512, another blocking in MKL or
 oneDNN) sum float32 products in another order, so a fold's loss after two epochs differs in the
@@ -27,7 +28,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ import torch
 from hpsearch.config import CVConfig, DataConfig, TrainConfig
 from hpsearch.data import Dataset, load_training
 from hpsearch.training import cross_validate, make_splits
+from tests.conftest import as_table
 
 _FILE = Path(__file__).with_name("main_fold_figures.json")
 _RECORDED = json.loads(_FILE.read_text())
@@ -77,7 +79,7 @@ def digits() -> Dataset:
 def _figures(digits: Dataset, case: str) -> list[dict[str, float]]:
     cfg, standardized = _CASES[case]
     splits = make_splits(digits.y, CVConfig(folds=3, seed=0))
-    return cross_validate(replace(digits, standardize=standardized), splits, cfg).folds
+    return cross_validate(as_table(digits) if standardized else digits, splits, cfg).folds
 
 
 def test_the_recording_covers_every_case() -> None:
