@@ -33,26 +33,36 @@ class Scores:
 
 
 def record(
-    study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: str, url: str
+    study: optuna.Study,
+    trial: FrozenTrial,
+    cfg: TrainConfig,
+    scores: Scores,
+    fingerprint: str,
+    folder: str,
+    url: str,
+    model: str = "retrain",
 ) -> dict[str, Any]:
     """Append this evaluation to the study's list and return the entry, with its running count.
+
+    ``model`` names the final model the definition declared: ``retrain`` or ``fold-ensemble``.
 
     Under the study's lock, and from a fresh read of the list: two final tests of one study that
     end together both stay on it.
     """
     try:
         with study_locked(url, study.study_name):
-            return _append_final_test(study, trial, cfg, scores, fingerprint, folder)
+            return _append_final_test(study, trial, cfg, scores, fingerprint, folder, model)
     except STORAGE_ERRORS as e:
         raise StorageError(f"cannot record the final test in {redact(url)}: {first_line(e)}") from None
 
 
 def _append_final_test(
-    study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: str
+    study: optuna.Study, trial: FrozenTrial, cfg: TrainConfig, scores: Scores, fingerprint: str, folder: str, model: str
 ) -> dict[str, Any]:
     before = list(study.user_attrs.get(STUDY_FINAL_TESTS, []))  # read from the storage, not a cache
     entry = {
         "trial": trial.number,
+        "model": model,
         "params": trial.params,
         "test": {"loss": scores.loss, **scores.metrics},
         "test_ci": {k: list(v) for k, v in scores.intervals.items()},  # 95%, bootstrap over the test rows
@@ -83,6 +93,7 @@ def document(
     doc: dict[str, Any] = {
         "study": study_name,
         **{k: entry[k] for k in ("trial", "params", "seed", "device", "fingerprint", "n_test_evaluations", "created")},
+        "model": entry.get("model", "retrain"),  # the final model the definition declared
         "train": {k: v for k, v in asdict(cfg).items() if k != "device"},
         "data": {k: v for k, v in stored.items() if k != "fingerprint"},  # verified: these are the rows
         "loss": {

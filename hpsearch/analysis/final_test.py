@@ -11,44 +11,42 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-import torch
-import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.compose import ColumnTransformer
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.analysis.final_record import Scores, document, record
-from hpsearch.analysis.intervals import bootstrap, wilson
-from hpsearch.config import BUNDLED, DataConfig, TrainConfig
+from hpsearch.analysis.test_scores import score
+from hpsearch.config import BUNDLED, DataConfig, Definition, TrainConfig
 from hpsearch.data import Dataset, changed_columns, fingerprint, load_split, preprocess, summary
 from hpsearch.data.inputs import input_spec
 from hpsearch.data.preprocess import Fitted
 from hpsearch.errors import ConfigError, DefinitionMismatch, TrainingDiverged
 from hpsearch.store import load_study, stored_run
+from hpsearch.store.models import models_folder
 from hpsearch.store.schema import STATE_WORDS, TRIAL_REASON
 from hpsearch.training import (
     as_tensors,
-    classification_metrics,
-    evaluate,
     fit,
     layer_sizes,
     resolve_device,
     training_settings,
 )
 from hpsearch.training.bundle import Header
+from hpsearch.training.ensemble import Part
 
 
 @dataclass(frozen=True)
 class FinalTest:
     """A final test as it was recorded on the study: the model, its scores, the final_test.json document."""
 
-    model: nn.Module  # the retrained MLP, on the CPU or the device it trained on
+    model: nn.Module  # the retrained MLP, on the CPU or the device it trained on; a fold-ensemble's members
     fitted: Fitted | None  # a table's preprocessing, fitted on the whole training split, that the model expects
     scores: Scores
     doc: dict[str, Any]  # the content of final_test.json
@@ -56,6 +54,7 @@ class FinalTest:
     shift: np.ndarray | None = None  # raw input -> the MLP's: (x - shift) / scale - offset, per feature
     scale: np.ndarray | None = None
     offset: np.ndarray | None = None  # a table's: see data.preprocess.Fitted.affine
+    parts: list[Part] | None = None  # a fold-ensemble's members, as model.safetensors holds them
 
 
 Affine = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # shift, scale, offset: see training.bundle.Preprocess
@@ -72,10 +71,18 @@ class Chosen:
     train: Dataset
     test: Dataset
     data: DataConfig = field(default_factory=DataConfig)  # where both splits came from
+    definition: Definition = field(default_factory=Definition)  # the study's, as stored
+    models: Path | None = None  # a fold-ensemble study's kept fold-models (store/models.py)
 
 
 def choose_for_test(
-    url: str, study_name: str | None, which: str, *, device: str = "auto", data: str | None = None
+    url: str,
+    study_name: str | None,
+    which: str,
+    *,
+    device: str = "auto",
+    data: str | None = None,
+    models: str | None = None,
 ) -> Chosen:
     """Open the study, choose trial ``which``, load both splits and check their fingerprint; train nothing.
 
@@ -87,6 +94,7 @@ def choose_for_test(
         device: ``auto``, ``cpu`` or ``cuda``.
         data: where the study's data are now (a moved file or folder); None: where the study
             found them. The fingerprint proves they are the same rows either way.
+        models: a fold-ensemble study's folder of kept fold-models, as ``study --models`` gave it.
 
     Raises:
         HpsearchError: no such storage, study or trial; a trial that is not complete; data whose
@@ -103,7 +111,8 @@ def choose_for_test(
     train, test = load_split(defn.data)
     check_data(train, test, stored, study.study_name)
     cfg = replace(defn.train, **trial.params, device=resolve_device(device))
-    return Chosen(study, stored, trial, cfg, train, test, defn.data)
+    folder = models_folder(url, study.study_name, models) if defn.final.model == "fold-ensemble" else None
+    return Chosen(study, stored, trial, cfg, train, test, defn.data, defn, folder)
 
 
 def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
@@ -117,6 +126,10 @@ def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
     Raises:
         HpsearchError: a diverging retrain; a storage that cannot record.
     """
+    if chosen.models is not None:
+        from hpsearch.analysis.fold_ensemble import test_fold_ensemble  # here: it builds on this module
+
+        return test_fold_ensemble(chosen, url, out=out)
     with training_settings():  # the figures of a float32 model on every device, whatever the caller set
         model, prep = retrain(chosen.train, chosen.cfg, chosen.trial.number)
         scores = score(model, chosen.test, prep, seed=chosen.cfg.seed)
@@ -248,35 +261,3 @@ def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, C
         return fit(xt, yt, train.n_classes, cfg), prep
     except TrainingDiverged as e:
         raise ConfigError(f"retraining trial {number} on the whole training split diverged: {e}") from None
-
-
-def score(model: nn.Module, test: Dataset, prep: ColumnTransformer | None, *, seed: int = 0) -> Scores:
-    """Evaluate ``model`` once on the test split (a table's through ``prep``, fitted on the training
-    split): loss, metrics, per-class table, confusion matrix, and each figure's 95% interval (a
-    bootstrap over the test rows seeded by ``seed``)."""
-    x = test.x if prep is None or test.table is None else preprocess.inputs(prep, test.table)
-    xt, yt = as_tensors(x, test.y, str(next(model.parameters()).device))
-    loss, pred, proba = evaluate(model, xt, yt)
-    row_loss = _row_losses(model, xt, yt)
-    labels = np.arange(test.n_classes)  # every class, so one never predicted still gets its row
-    precision, recall, f1, support = precision_recall_fscore_support(
-        test.y, pred, labels=labels, average=None, zero_division=0
-    )
-    per_class = [
-        {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for name, p, r, f, s in zip(test.classes, precision, recall, f1, support, strict=True)
-    ]
-    confusion = confusion_matrix(test.y, pred, labels=labels)
-    intervals = bootstrap(test.y, pred, row_loss, test.n_classes, proba, seed=seed)
-    correct = wilson(int((pred == test.y).sum()), len(test.y))
-    metrics = classification_metrics(test.y, pred, test.n_classes, proba)
-    return Scores(loss, metrics, per_class, confusion, intervals, correct)
-
-
-@torch.no_grad()
-def _row_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    was_training = model.training
-    model.eval()
-    losses = F.cross_entropy(model(x), y, reduction="none").cpu().numpy()
-    model.train(was_training)
-    return np.asarray(losses, dtype=np.float64)

@@ -314,6 +314,7 @@ def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...], names: 
             {
                 "run": i + 1,
                 "trial": entry.get("trial"),
+                "model": entry.get("model", "retrain"),  # the final model the definition declared
                 "created": entry.get("created"),
                 "n_test_evaluations": entry.get("n_test_evaluations"),
                 **{f"test_{n}": test.get(n) for n in names},
@@ -322,5 +323,5 @@ def _final_tests(entries: list[dict[str, Any]], params: tuple[str, ...], names: 
             }
         )
     figures = [c for n in names for c in (f"test_{n}", f"test_{n}_ci_low", f"test_{n}_ci_high")]
-    columns = ["run", "trial", "created", "n_test_evaluations", *figures, *params]
+    columns = ["run", "trial", "model", "created", "n_test_evaluations", *figures, *params]
     return pd.DataFrame(rows, columns=columns)

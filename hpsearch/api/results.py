@@ -78,6 +78,7 @@ def final_test(
     out_dir: Path | None = None,
     device: str = "auto",
     data: str | None = None,
+    models: str | None = None,
     console: Console | None = None,
     warn: Console | None = None,
 ) -> FinalTest:
@@ -89,6 +90,8 @@ def final_test(
 
     Args:
         data: where the study's data are now, if they moved; the fingerprint must match.
+        models: a fold-ensemble study's kept fold-models, where ``study --models`` put them (default: beside
+            an SQLite file, else ./hpsearch-models).
         console: where the tables go; None: nowhere.
         warn: where the warning goes when the test split has been used before; None: nowhere.
 
@@ -97,7 +100,7 @@ def final_test(
             fingerprint differs from the study's; an unwritable folder; a diverging retrain.
     """
     url = _url(str(url))
-    chosen = choose_for_test(url, study_name, which, device=device, data=data)
+    chosen = choose_for_test(url, study_name, which, device=device, data=data, models=models)
     folder = prepare_folder(out_dir or Path("reports") / chosen.study.study_name / "final-test")
     result = run_final_test(chosen, url, out=str(folder))
     write_final_test(folder, result)

@@ -36,6 +36,7 @@ def run_config(
     device: Literal["auto", "cpu", "cuda"] = "auto",
     quiet: bool = False,
     sets: Sequence[str] = (),
+    models: str | None = None,
     **options: Any,
 ) -> RunConfig:
     """The RunConfig of a study: a definition (a Definition, a TOML path, or None: the default),
@@ -64,6 +65,7 @@ def run_config(
         timeout=timeout,
         device=device,
         quiet=quiet,
+        models=models,
     )
 
 

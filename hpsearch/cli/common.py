@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -31,6 +32,12 @@ StorageOption = Annotated[
     str, typer.Option(help="Optuna storage URL or SQLite file (study.db, postgresql://user:pw@host/db).")
 ]
 StudyNameOption = Annotated[str | None, typer.Option(help="Study to read (default: the only one in the storage).")]
+ModelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A fold-ensemble study's kept fold-models (default: beside an SQLite file, else ./hpsearch-models)."
+    ),
+]
 
 
 class _WarningLines(logging.Handler):

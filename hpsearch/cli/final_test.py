@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.cli.common import Debug, StorageOption, StudyNameOption, app, err, guarded, stdout
+from hpsearch.cli.common import Debug, ModelsOption, StorageOption, StudyNameOption, app, err, guarded, stdout
 from hpsearch.config import Device
 
 
@@ -21,19 +21,30 @@ def final_test(
     data: Annotated[
         Path | None, typer.Option(help="Where the study's data are now, if they moved (their fingerprint must match).")
     ] = None,
+    models: ModelsOption = None,
     debug: Debug = False,
 ) -> None:
-    """Retrain the chosen trial on the whole training split and score it once on the test split."""
+    """Retrain the chosen trial on the whole training split and score it once on the test split (a study
+    declared [final] model = "fold-ensemble": the chosen trial's fold-models, as the search trained them)."""
     from hpsearch.store import storage_url
 
     url = storage_url(storage)
     moved = str(data) if data is not None else None
-    guarded(debug, lambda: _final_test(url, study_name, which, out, device, moved))
+    kept = str(models) if models is not None else None
+    guarded(debug, lambda: _final_test(url, study_name, which, out, device, moved, kept))
 
 
 def _final_test(
-    url: str, study_name: str | None, which: str, out_dir: Path | None, device: str, data: str | None
+    url: str,
+    study_name: str | None,
+    which: str,
+    out_dir: Path | None,
+    device: str,
+    data: str | None,
+    models: str | None,
 ) -> None:
     from hpsearch.api import final_test
 
-    final_test(url, study_name, which, out_dir=out_dir, device=device, data=data, console=stdout, warn=err)
+    final_test(
+        url, study_name, which, out_dir=out_dir, device=device, data=data, models=models, console=stdout, warn=err
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpsearch.cli.common import Debug, StorageOption, app, fail, guarded, stdout
+from hpsearch.cli.common import Debug, ModelsOption, StorageOption, app, fail, guarded, stdout
 from hpsearch.config import DatasetName, Device, Metric, Pruner, Sampler
 
 
@@ -54,6 +54,7 @@ def study(
         float, typer.Option(min=0, help="Seconds to wait for a storage that stops answering or is full.")
     ] = 120,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
+    models: ModelsOption = None,
     debug: Debug = False,
 ) -> None:
     """Search MLPs, scoring every trial by K-fold cross-validation on the training split.
@@ -74,6 +75,7 @@ def study(
             device=device,
             quiet=quiet,
             sets=set_ or (),
+            models=str(models) if models is not None else None,
             dataset=dataset,
             data=str(data) if data else None,
             target=target,

@@ -17,6 +17,7 @@ from hpsearch.config.records import (
     CLASS_WEIGHTS,
     COLUMN_LISTS,
     DATASETS,
+    FINAL_MODELS,
     INT_FIELDS,
     LR_SCHEDULES,
     METRICS,
@@ -90,6 +91,8 @@ DOMAINS: dict[str, Domain] = {
     "pruner.reduction_factor": Domain(int, low=2),
     "pruner.wave_folds": Domain(int, low=1),
     "pruner.race_rule": Domain(str, names=RACE_RULES),
+    "final.model": Domain(str, names=FINAL_MODELS),
+    "final.keep": Domain(int, low=1),
     "data.dataset": Domain(str, names=DATASETS),
     "data.test_size": Domain(float, low=0, high=1, low_open=True, high_open=True),
     "data.split_seed": Domain(int, low=0, high=2**32 - 1),
@@ -132,7 +135,7 @@ def validate(defn: Definition) -> None:
     check("cv.repeats", defn.cv.repeats, problems)
     for name in ("seed", "metric"):
         check(name, getattr(defn, name), problems)
-    for section in ("sampler", "pruner"):
+    for section in ("sampler", "pruner", "final"):
         for key, value in dataclasses.asdict(getattr(defn, section)).items():
             if f"{section}.{key}" in DOMAINS:
                 check(f"{section}.{key}", value, problems)

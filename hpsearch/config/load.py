@@ -21,6 +21,7 @@ from hpsearch.config.records import (
     CVConfig,
     DataConfig,
     Definition,
+    FinalConfig,
     ParamSpec,
     PrunerConfig,
     SamplerConfig,
@@ -28,8 +29,11 @@ from hpsearch.config.records import (
 )
 from hpsearch.errors import ConfigError, did_you_mean
 
-_SECTIONS = {"data": DataConfig, "cv": CVConfig, "train": TrainConfig, "sampler": SamplerConfig, "pruner": PrunerConfig}
-_TOP_KEYS = ("seed", "metric", "sampler", "pruner", "data", "cv", "train", "space")
+_SECTIONS = {
+    "data": DataConfig, "cv": CVConfig, "train": TrainConfig, "sampler": SamplerConfig, "pruner": PrunerConfig,
+    "final": FinalConfig,
+}  # fmt: skip
+_TOP_KEYS = ("seed", "metric", "sampler", "pruner", "final", "data", "cv", "train", "space")
 _SPEC_KEYS = ("low", "high", "log", "step", "choices")
 
 
@@ -124,6 +128,7 @@ def definition_from_dict(raw: Mapping[str, Any], *, where: str = "definition") -
         metric=raw.get("metric", "accuracy"),
         sampler=SamplerConfig(**sections["sampler"]),
         pruner=PrunerConfig(**sections["pruner"]),
+        final=FinalConfig(**sections["final"]),
         seed=seed,
     )
     try:
@@ -172,6 +177,7 @@ def toml_shaped(raw: Mapping[str, Any]) -> dict[str, Any]:
         "metric": raw["metric"],
         "sampler": raw["sampler"],  # a name alone in studies stored before the options were
         "pruner": raw.get("pruner", {}),  # absent in studies stored before it was part of the definition
+        "final": raw.get("final", {}),  # absent in studies stored before the final model was declared
         # a study stored before split_seed cut its hold-out from the study seed (its data.seed)
         "data": {"split_seed": raw["data"].get("seed", raw["seed"])}
         | {k: v for k, v in raw["data"].items() if k != "seed"},

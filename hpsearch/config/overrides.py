@@ -17,7 +17,7 @@ from hpsearch.config.records import Definition
 from hpsearch.errors import ConfigError, did_you_mean
 
 _TOP = ("seed", "metric")
-_SECTIONS = ("data", "cv", "train", "space", "sampler", "pruner")
+_SECTIONS = ("data", "cv", "train", "space", "sampler", "pruner", "final")
 
 
 def _value(text: str) -> Any:

@@ -14,6 +14,7 @@ ClassWeight = Literal["none", "balanced"]
 Sampler = Literal["tpe", "random"]
 Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
 RaceRule = Literal["forgiving", "paired"]
+FinalModel = Literal["retrain", "fold-ensemble"]
 Device = Literal["auto", "cpu", "cuda"]
 DatasetName = Literal["mnist-5k", "digits", "fashion-mnist", "mnist", "table"]
 Shipped = Literal["default", "fashion-mnist", "fashion-mnist-quick", "fashion-mnist-hour"]  # hpsearch/studies/*.toml
@@ -29,6 +30,7 @@ INT_FIELDS = ("depth", "width", "batch_size", "epochs")  # TrainConfig fields th
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
 RACE_RULES: tuple[str, ...] = get_args(RaceRule)
+FINAL_MODELS: tuple[str, ...] = get_args(FinalModel)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 SHIPPED: tuple[str, ...] = get_args(Shipped)
 BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the user's
@@ -137,6 +139,18 @@ class PrunerConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FinalConfig:
+    """The final model, declared before the search, so that the test split judges one model, once."""
+
+    # retrain: the chosen trial's MLP retrained on the whole training split; fold-ensemble: the
+    # chosen trial's K fold-models as they were trained in the search, their probabilities averaged
+    model: FinalModel = "retrain"
+    # fold-ensemble: the best complete trials whose fold-models are kept beside the study (others'
+    # are removed as better trials complete); final-test of another trial trains them again
+    keep: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
 class ParamSpec:
     """One searched entry of the space: a range (``low``..``high``) or a list of ``choices``."""
 
@@ -167,6 +181,7 @@ class Definition:
     metric: Metric = "accuracy"  # the objective: its CV mean is maximised (loss: minimised; roc_auc: 2 classes)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
     seed: int = 0  # the study seed; data, cv and train carry copies, each role derives its own stream
 
     @property
@@ -188,6 +203,8 @@ class RunConfig:
     definition: Definition = field(default_factory=Definition)
     storage: str = "sqlite:///study.db"  # any Optuna storage URL
     study_name: str = "mnist-5k"  # defaults to the data set's name
+    # a fold-ensemble's kept fold-models; None: beside an SQLite file, else ./hpsearch-models (store/models.py)
+    models: str | None = None
     trials: int = 50  # finished (complete or pruned) trials the study should hold when the run ends
     timeout: float | None = None  # seconds; None: no limit
     device: Device = "auto"

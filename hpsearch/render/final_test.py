@@ -19,6 +19,7 @@ from hpsearch.errors import ConfigError
 from hpsearch.render.tables import rich_table
 from hpsearch.text import format_value, mean_std
 from hpsearch.training.bundle import save_bundle
+from hpsearch.training.ensemble import save_ensemble
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -36,14 +37,17 @@ def prepare_folder(folder: Path) -> Path:
 
 def write_final_test(folder: Path, result: FinalTest) -> None:
     """``model.safetensors`` (the self-describing bundle ``hpsearch predict`` and ``load_model`` read),
-    ``model.pt`` (a bare ``state_dict``), ``final_test.json``, ``per_class.csv`` and ``confusion_matrix.png``.
+    ``model.pt`` (a bare ``state_dict``; a fold-ensemble's: ``{k}.`` before member k's names),
+    ``final_test.json``, ``per_class.csv`` and ``confusion_matrix.png``.
 
     Raises:
         ConfigError: the folder cannot be written.
     """
     model, doc, scores = result.model, result.doc, result.scores
     try:
-        if result.header is not None and result.shift is not None and result.scale is not None:
+        if result.header is not None and result.parts is not None:
+            save_ensemble(folder / "model.safetensors", result.parts, result.header)
+        elif result.header is not None and result.shift is not None and result.scale is not None:
             save_bundle(folder / "model.safetensors", model, result.header, result.shift, result.scale, result.offset)
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, folder / "model.pt")
         (folder / "final_test.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

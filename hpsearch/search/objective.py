@@ -18,13 +18,16 @@ from typing import Any, NoReturn, Protocol
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpsearch.config import RunConfig
+from hpsearch.config import RunConfig, TrainConfig
 from hpsearch.data import Dataset
+from hpsearch.data.inputs import input_spec
 from hpsearch.errors import TrainingDiverged
 from hpsearch.search.race import folds_words, verdict
 from hpsearch.search.space import suggest
 from hpsearch.search.workers import past_deadline, stop_point
+from hpsearch.store.models import keep_fold_models, models_folder
 from hpsearch.store.schema import (
+    STUDY_DATA,
     TRIAL_DEVICE,
     TRIAL_FOLDS,
     TRIAL_MACS,
@@ -33,6 +36,7 @@ from hpsearch.store.schema import (
     TRIAL_REASON,
     TRIAL_STD,
     TRIAL_WORKER,
+    library_versions,
 )
 from hpsearch.training import (
     Split,
@@ -40,10 +44,14 @@ from hpsearch.training import (
     count_params,
     cross_validate,
     describe_device,
+    layer_sizes,
     plan_waves,
     resolve_device,
     summarize,
 )
+from hpsearch.training.bundle import Header
+from hpsearch.training.cv import Member
+from hpsearch.training.ensemble import fold_parts, save_ensemble
 
 
 class Observer(Protocol):
@@ -63,6 +71,8 @@ class Objective:
         self.base = replace(cfg.definition.train, device=resolve_device(cfg.device))
         self.device = describe_device(self.base.device)
         self.pruner = cfg.definition.pruner.name
+        ensemble = cfg.definition.final.model == "fold-ensemble"  # the fold-models of the best are kept
+        self.models = models_folder(cfg.storage, cfg.study_name, cfg.models) if ensemble else None
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -142,6 +152,7 @@ class Objective:
                 score_every_epoch=self.pruner in ("median", "race", "hyperband"),
                 waves=waves,
                 on_wave=on_wave if waved else None,
+                keep_models=self.models is not None,
             )
             _save_folds(trial, result.folds)
             if self.pruner == "wilcoxon":  # the best trial's instances are what later trials are paired with
@@ -153,7 +164,32 @@ class Objective:
         if not math.isfinite(result.mean[metric]):
             trial.set_user_attr(TRIAL_REASON, f"diverged: validation {metric} is {result.mean[metric]}")
             raise optuna.TrialPruned(f"diverged: validation {metric} is {result.mean[metric]}")
+        if self.models is not None and result.members is not None:
+            self._keep(trial, train, result.members, result.mean[metric])
         return result.mean[metric]
+
+    def _keep(self, trial: optuna.Trial, train: TrainConfig, members: list[Member], value: float) -> None:
+        """A fold-ensemble study: store the trial's fold-models if it is among the best (store/models.py)."""
+        assert self.models is not None
+        data = self.train_split
+        spec = input_spec(self.defn.data, data)
+        header = Header(
+            sizes=tuple(layer_sizes(data.n_features, data.n_classes, train.depth, train.width)),
+            dropout=train.dropout,
+            classes=data.classes,
+            input=spec,
+            dataset=data.name,
+            fingerprint=str(trial.study.user_attrs.get(STUDY_DATA, {}).get("fingerprint", "")),
+            study=trial.study.study_name,
+            trial=trial.number,
+            params=dict(trial.params),
+            versions=library_versions(),
+        )
+        parts = fold_parts(members, data, spec.pixel_max)
+        keep_fold_models(
+            trial, value, self.models, self.defn.final.keep, maximize=self.defn.direction == "maximize",
+            write=lambda path: save_ensemble(path, parts, header),
+        )  # fmt: skip
 
 
 def _incumbent(study: optuna.Study) -> FrozenTrial | None:

@@ -41,7 +41,7 @@ from hpsearch.training.model import build_mlp
 
 FORMAT = "hpsearch-model/1"  # an image model, or a table model of numbers alone scaled by input.shift/scale
 TABLE_FORMAT = "hpsearch-model/2"  # a table model whose header holds its fitted preprocessing
-_KEY = "hpsearch"  # the metadata entry holding the JSON header
+KEY = "hpsearch"  # the metadata entry holding the JSON header
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +131,7 @@ def save_bundle(
     tensors["input.scale"] = torch.as_tensor(scale, dtype=torch.float32).contiguous()
     if offset is not None:
         tensors["input.offset"] = torch.as_tensor(offset, dtype=torch.float32).contiguous()
-    save_file(tensors, str(path), metadata={_KEY: json.dumps(header.to_dict())})
+    save_file(tensors, str(path), metadata={KEY: json.dumps(header.to_dict())})
     path.chmod(0o644)  # safetensors writes the file readable by its owner alone; a model is meant to be shared
 
 
@@ -198,11 +198,13 @@ class LoadedModel:
 
 
 def load_bundle(path: Path) -> LoadedModel:
-    """Read a ``model.safetensors`` written by ``save_bundle``; no code in it runs.
+    """Read a ``model.safetensors`` written by ``save_bundle`` (or ``ensemble.save_ensemble``); no code in it runs.
 
     Raises:
         DataError: a missing file, or one that is not an hpsearch model bundle.
     """
+    from hpsearch.training.ensemble import ENSEMBLE_FORMAT, read_ensemble
+
     if not path.exists():
         raise DataError(f"no such model file: {path}")
     if path.is_dir():
@@ -213,14 +215,27 @@ def load_bundle(path: Path) -> LoadedModel:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         tensors = load_file(str(path))
-        raw = json.loads(meta[_KEY])
-        if raw.get("format") not in (FORMAT, TABLE_FORMAT):
+        raw = json.loads(meta[KEY])
+        if raw.get("format") not in (FORMAT, TABLE_FORMAT, ENSEMBLE_FORMAT):
             raise DataError(
-                f"{path}: model format {raw.get('format')!r}, this hpsearch reads {FORMAT!r} and {TABLE_FORMAT!r}"
+                f"{path}: model format {raw.get('format')!r}, this hpsearch reads {FORMAT!r}, {TABLE_FORMAT!r} "
+                f"and {ENSEMBLE_FORMAT!r}"
             )
         header = Header.from_dict(raw)
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as e:
         raise DataError(f"{path}: not an hpsearch model bundle ({type(e).__name__}: {e})") from None
+    if raw["format"] == ENSEMBLE_FORMAT:
+        return read_ensemble(path, raw, tensors)
+    affine = Preprocess(tensors["input.shift"], tensors["input.scale"], tensors.get("input.offset"))
+    return LoadedModel(header, mlp_from(path, header, tensors), affine)
+
+
+def mlp_from(path: Path, header: Header, tensors: dict[str, torch.Tensor]) -> nn.Sequential:
+    """The header's MLP, in eval mode, holding the ``linear.{i}.weight`` and ``.bias`` tensors.
+
+    Raises:
+        DataError: a layer's tensors do not have the header's sizes.
+    """
     sizes = header.sizes
     width = sizes[1] if len(sizes) > 2 else 1
     module = build_mlp(sizes[0], sizes[-1], len(sizes) - 2, width, header.dropout, generator=torch.Generator())
@@ -232,5 +247,4 @@ def load_bundle(path: Path) -> LoadedModel:
                 raise DataError(f"{path}: layer {i} holds {tuple(weight.shape)} weights, the header says {(b, a)}")
             lin.weight.copy_(weight)
             lin.bias.copy_(bias)
-    affine = Preprocess(tensors["input.shift"], tensors["input.scale"], tensors.get("input.offset"))
-    return LoadedModel(header, module.eval(), affine)
+    return module.eval()

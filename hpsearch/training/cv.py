@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from torch import nn
 
 from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
 from hpsearch.data import Dataset, preprocess
@@ -26,10 +28,19 @@ Split = tuple[np.ndarray, np.ndarray]  # (training-fold rows, validation-fold ro
 
 
 @dataclass(frozen=True)
+class Member:
+    """One fold-model as it was trained, with a table's preprocessing as its fold fitted it."""
+
+    model: nn.Sequential  # a ``build_mlp`` network on the CPU, in eval mode
+    fitted: ColumnTransformer | None  # fitted on the fold's training rows alone; None: no table
+
+
+@dataclass(frozen=True)
 class CVResult:
     """The figures of every fold, in fold order, and their mean and standard deviation."""
 
     folds: list[dict[str, float]]
+    members: list[Member] | None = None  # each fold's model and preprocessing, when asked for (``keep_models``)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -125,6 +136,7 @@ def cross_validate(
     score_every_epoch: bool = False,
     waves: list[list[int]] | None = None,
     on_wave: WaveCallback | None = None,
+    keep_models: bool = False,
 ) -> CVResult:
     """Train one model per fold on the other folds and score it on its own, all K side by side (``fit_folds``).
 
@@ -136,28 +148,35 @@ def cross_validate(
             ``score_every_epoch``, the per-fold validation figures (a pruner may raise here).
         score_every_epoch: evaluate the validation folds after every epoch, not only the last.
         waves, on_wave: train the folds in waves, with a say after each (see ``folds.fit_folds``).
+        keep_models: return each fold's trained model and fitted preprocessing (a fold-ensemble's members).
 
     Returns:
         The loss and ``classification_metrics`` on every validation fold trained, after its last epoch.
     """
-    x, y, folds, val = _fold_tensors(train_split, splits, train.device)
+    x, y, folds, val, fitted = _fold_tensors(train_split, splits, train.device)
     n_classes = train_split.n_classes
 
     def score(k: int, model: StackedMLP) -> dict[str, float]:
         loss, pred, proba = evaluate(model, *val[k])
         return {"loss": loss, **classification_metrics(train_split.y[splits[k][1]], pred, n_classes, proba)}
 
+    kept: dict[int, nn.Sequential] | None = {} if keep_models else None
     figures = fit_folds(
         x, y, folds, n_classes, train, score,
-        on_epoch=on_epoch, score_every_epoch=score_every_epoch, waves=waves, on_wave=on_wave,
+        on_epoch=on_epoch, score_every_epoch=score_every_epoch, waves=waves, on_wave=on_wave, keep=kept,
     )  # fmt: skip
-    return CVResult(figures)
+    if kept is None:
+        return CVResult(figures)
+    return CVResult(figures, [Member(kept[k], fitted[k] if fitted else None) for k in sorted(kept)])
 
 
 def _fold_tensors(
     data: Dataset, splits: list[Split], device: str
-) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
-    """The rows every fold trains from, each fold's training rows in them, each fold's validation set.
+) -> tuple[
+    torch.Tensor, torch.Tensor, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]], list[ColumnTransformer]
+]:
+    """The rows every fold trains from, each fold's training rows in them, each fold's validation set, and
+    each fold's fitted preprocessing (none without a table).
 
     Every fold gathers its batches from the one training split, no copy per fold, unless the
     data are a table: each fold's preprocessing (imputation, one-hot encoding, scaling) is fitted
@@ -167,7 +186,7 @@ def _fold_tensors(
     if data.table is None:
         x, y = as_tensors(data.x, data.y, device)
         folds = [torch.from_numpy(rows).to(device) for rows, _ in splits]
-        return x, y, folds, [as_tensors(data.x[v], data.y[v], device) for _, v in splits]
+        return x, y, folds, [as_tensors(data.x[v], data.y[v], device) for _, v in splits], []
     table = data.table
     fitted = [preprocess.fit(table, rows) for rows, _ in splits]
     parts = [preprocess.inputs(f, table, rows) for f, (rows, _) in zip(fitted, splits, strict=True)]
@@ -177,4 +196,4 @@ def _fold_tensors(
     val = [
         as_tensors(preprocess.inputs(f, table, v), data.y[v], device) for f, (_, v) in zip(fitted, splits, strict=True)
     ]
-    return x, y, folds, val
+    return x, y, folds, val, fitted

@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 
 import torch
+from torch import nn
 
 from hpsearch.config import TrainConfig, derive
 from hpsearch.errors import TrainingDiverged
@@ -66,6 +67,7 @@ def fit_folds(
     stacked: bool | None = None,
     waves: list[list[int]] | None = None,
     on_wave: WaveCallback | None = None,
+    keep: dict[int, nn.Sequential] | None = None,
 ) -> list[dict[str, float]]:
     """Train K fold-models (model k on rows ``folds[k]``, fold k's seed stream) and score each.
 
@@ -87,6 +89,8 @@ def fit_folds(
             before the next starts); default one wave of all K.
         on_wave: called after each wave but the last with its index, the folds trained so far
             and their figures, in that order; it may raise to stop.
+        keep: filled, when given, with each trained fold's model after its last epoch (fold k ->
+            a ``build_mlp`` network on the CPU, in eval mode): a fold-ensemble's members.
 
     Returns:
         The figures after the last epoch of every fold trained, in fold order.
@@ -98,7 +102,9 @@ def fit_folds(
     done: dict[int, dict[str, float]] = {}
     with training_settings():
         for w, wave in enumerate(plan):
-            figures = _fit_wave(x, y, folds, wave, n_classes, cfg, score, w, on_epoch, score_every_epoch, stacked)
+            figures = _fit_wave(
+                x, y, folds, wave, n_classes, cfg, score, w, on_epoch, score_every_epoch, stacked, keep
+            )  # fmt: skip
             done |= dict(zip(wave, figures, strict=True))
             if on_wave is not None and w < len(plan) - 1:
                 trained = sorted(done)
@@ -118,6 +124,7 @@ def _fit_wave(
     on_epoch: EpochCallback | None,
     score_every_epoch: bool,
     stacked: bool | None,
+    keep: dict[int, nn.Sequential] | None,
 ) -> list[dict[str, float]]:
     """Train the folds of one wave to their last epoch; their figures, in the wave's order."""
 
@@ -132,8 +139,8 @@ def _fit_wave(
     figures: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
         if trains_stacked(x.device) if stacked is None else stacked:
-            trainer = Trainer(x, y, [folds[k] for k in wave], n_classes, cfg, steps, seeds)
-            epochs = _stacked(trainer, score_fold, scored)
+            trainers = [Trainer(x, y, [folds[k] for k in wave], n_classes, cfg, steps, seeds)]
+            epochs = _stacked(trainers[0], score_fold, scored)
         else:
             workers = max(1, min(len(wave), torch.get_num_threads()))
             stack.enter_context(_threads_per_worker(workers))
@@ -143,6 +150,9 @@ def _fit_wave(
             figures = figs or figures
             if on_epoch is not None:
                 on_epoch(w * cfg.epochs + epoch, losses, figs if score_every_epoch else None)
+        if keep is not None:  # one trainer of the wave's K models, or K trainers of one each
+            members = [t.model().member(i) for t in trainers for i in range(len(t.folds))]
+            keep |= {k: member.cpu().eval() for k, member in zip(wave, members, strict=True)}
     return figures
 
 

@@ -97,7 +97,7 @@ def test_each_folds_imputation_value_is_computed_from_its_training_rows_alone(tm
     assert data.table is not None
     frame, numeric = data.table.frame, data.table.columns.numeric
     splits = make_splits(data.y, CVConfig(folds=3))
-    _, _, _, val = _fold_tensors(data, splits, "cpu")
+    _, _, _, val, _ = _fold_tensors(data, splits, "cpu")
     differ = 0
     for (rows, val_rows), (x_val, _) in zip(splits, val, strict=True):
         for j, name in enumerate(numeric):
