@@ -112,7 +112,7 @@ class FinalTested:
     test_y: np.ndarray
 
 
-def _final_tested(db: Path, folder: Path) -> FinalTested:
+def final_tested(db: Path, folder: Path) -> FinalTested:
     from hpsearch.data import load_split
     from hpsearch.store import load_study, stored_run
 
@@ -127,7 +127,7 @@ def tested_digits(small_study: tuple[Path, str], tmp_path_factory: pytest.TempPa
     """final-test best on a copy of the small digits study."""
     folder = tmp_path_factory.mktemp("tested-digits")
     shutil.copy(small_study[0], folder / "study.db")
-    return _final_tested(folder / "study.db", folder / "final")
+    return final_tested(folder / "study.db", folder / "final")
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +145,7 @@ def tested_table(tmp_path_factory: pytest.TempPathFactory) -> FinalTested:
     db = folder / "study.db"
     args = ("--data", folder / "shapes.csv", "--target", "kind", "--folds", "3", "--epochs", "2", "--quiet")
     assert run_cli("study", *args, "--trials", "2", "--pruner", "none", "--storage", db) == 0
-    return _final_tested(db, folder / "final")
+    return final_tested(db, folder / "final")
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +157,7 @@ def tested_penguins(tmp_path_factory: pytest.TempPathFactory) -> FinalTested:
     load_penguins().to_csv(folder / "penguins.csv", index=False)
     args = ("--data", folder / "penguins.csv", "--target", "species", "--folds", "3", "--epochs", "5", "--quiet")
     assert run_cli("study", *args, "--trials", "3", "--pruner", "none", "--storage", folder / "study.db") == 0
-    return _final_tested(folder / "study.db", folder / "final")
+    return final_tested(folder / "study.db", folder / "final")
 
 
 def penguin_rows(tested: FinalTested) -> pd.DataFrame:

@@ -181,6 +181,16 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
         "sampler.startup_trials must be a whole number >= 0",
     ),
     "unknown sampler": (_toml("sampler = 'cmaes'"), "unknown name 'cmaes'"),
+    "unknown final model": (_toml("[final]\nmodel = 'bagging'"), "unknown model 'bagging' (known: retrain, fold-ensemble)"),
+    "final keep 0": (_toml("[final]\nkeep = 0"), "final.keep must be a whole number >= 1, but got 0"),
+    "fold-ensemble of a study in memory": (
+        ("study", *STUDY_ARGS, "--trials", "1", "--storage", ":memory:", "--set", "final.model=fold-ensemble"),
+        "a fold-ensemble keeps its fold-models beside the study: give --storage a file or a server",
+    ),
+    "resumed with another final model": (
+        _study("--set", "final.model=fold-ensemble"),
+        "was created with final.model='retrain'; this run asks for final.model='fold-ensemble'",
+    ),
     "sampler option of the wrong type": (_toml("[sampler]\nmultivariate = 'yes'"), "sampler.multivariate must be bool"),
     "not TOML": (_toml("[data\n"), "not valid TOML"),
     "not UTF-8": (("toml-bytes",), "not a UTF-8 text file"),
