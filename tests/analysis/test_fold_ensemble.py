@@ -109,13 +109,15 @@ def test_onnx_of_the_ensemble_gives_its_probabilities(ensemble: FinalTested, tmp
 
 
 def test_fold_models_not_kept_are_trained_again_with_a_warning(
-    ensemble: FinalTested, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ensemble: FinalTested, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "study.db"
     shutil.copy(ensemble.db, db)  # without the folder of kept fold-models
     with caplog.at_level(logging.WARNING, logger="hpsearch"):
         assert run_cli("final-test", "best", "--storage", db, "--out", tmp_path / "final") == 0
     assert "were not kept" in caplog.text
+    said = " ".join(capsys.readouterr().out.split())  # rich wraps lines at the terminal's width
+    assert "its fold-models as the search trained them, their probabilities averaged" in said
     kept = json.loads((ensemble.folder / "final_test.json").read_text())
     again = json.loads((tmp_path / "final" / "final_test.json").read_text())
     assert again["trial"] == kept["trial"]
