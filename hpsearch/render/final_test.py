@@ -73,9 +73,14 @@ def _confusion_png(confusion: np.ndarray, classes: list[str], path: Path) -> Non
 def show_final_test(console: Console, doc: dict[str, Any], folder: Path) -> None:
     """The final test on the terminal: what was retrained and scored, the loss apart from the metrics, per class."""
     data, loss, metrics = doc["data"], doc["loss"], doc["metrics"]
+    how = (
+        "its fold-models as the search trained them, their probabilities averaged"
+        if doc.get("model") == "fold-ensemble"
+        else f"retrained on all {data['n_train']} training rows (seed {doc['seed']})"
+    )
     console.print(
-        f"final test of trial {doc['trial']} of study {doc['study']!r}: retrained on all {data['n_train']} training "
-        f"rows (seed {doc['seed']}), scored once on {data['n_test']} test rows",
+        f"final test of trial {doc['trial']} of study {doc['study']!r}: {how}, "
+        f"scored once on {data['n_test']} test rows",
         markup=False,
     )
     params = [(k, format_value(v)) for k, v in doc["params"].items()]
