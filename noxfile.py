@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, typecheck, bench. Installs pin torch to the CPU wheel via constraints.txt."""
+"""Sessions: tests, lint, typecheck, docs, bench. Installs pin torch to the CPU wheel via constraints.txt."""
 
 from __future__ import annotations
 
@@ -64,6 +64,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on hpsearch/ and tests/."""
     session.install(*INSTALL, "mypy>=1.10", "pandas-stubs", "-e", ".[test]")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: the generated reference rewritten, then mkdocs build --strict (a warning fails)."""
+    session.install(*INSTALL, "-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site")
 
 
 @nox.session

@@ -46,7 +46,7 @@ from tests.training.reference import textbook_fit
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 # The CPU side of part 2: the default study (median pruner, seed 0) on our quiet 2-core AMD EPYC,
-# torch 2.13 CPU, `python -m bench.race --seeds 0 --pruners median` (README, "What the default study finds")
+# torch 2.13 CPU, `python -m bench.race --seeds 0 --pruners median` (docs/tutorial.md, "The main job")
 CPU_DEFAULT_STUDY = {"seconds": 249.0, "best_accuracy": 0.9525, "machine": "2-core AMD EPYC, torch 2.13 CPU"}
 # What the GPU machine's python lacks (Python 3.12; it has torch, scikit-learn, pandas, rich, ...)
 WHEELS = (

@@ -1,7 +1,7 @@
 """The storage alone, direct or through Optuna's gRPC proxy: would the proxy carry more workers?
 
 hpsearch's workers cannot run behind ``optuna.storages.GrpcStorageProxy`` (it records no
-heartbeats, and gives no connection to take the study's lock on; see the README), so this
+heartbeats, and gives no connection to take the study's lock on; see docs/benchmarks.md), so this
 measures what the proxy would buy before anyone builds it: ``n`` processes each run trials of an
 objective that makes a cheap hpsearch trial's storage calls and trains nothing (4 parameters,
 2 intermediate values, 4 user attributes), on one study, either through hpsearch's own storage

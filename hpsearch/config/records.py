@@ -135,7 +135,9 @@ class PrunerConfig:
     # race: folds trained together per wave (a CPU's cores); after each wave but the last, a trial
     # the rule says cannot win stops; within a wave the median pruner above works on the epochs
     wave_folds: int = 2
-    race_rule: RaceRule = "forgiving"  # forgiving: the mean of its folds below the best's worst fold
+    # race: when a trial cannot win: forgiving, the mean of its folds below the best's worst fold;
+    # paired, below the best's mean on the same folds
+    race_rule: RaceRule = "forgiving"
 
 
 @dataclass(frozen=True, kw_only=True)
