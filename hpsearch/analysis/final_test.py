@@ -34,7 +34,6 @@ from hpsearch.store.schema import STATE_WORDS, TRIAL_REASON
 from hpsearch.training import (
     as_tensors,
     fit,
-    layer_sizes,
     resolve_device,
     training_settings,
 )
@@ -151,12 +150,10 @@ def _bundle(chosen: Chosen, doc: dict[str, Any], fitted: Fitted | None) -> tuple
     else:
         shift = np.zeros(train.n_features, np.float32)
         scale = np.full(train.n_features, spec.pixel_max, np.float32)
-    header = Header(
-        sizes=tuple(layer_sizes(train.n_features, train.n_classes, cfg.depth, cfg.width)),
-        dropout=cfg.dropout,
-        classes=train.classes,
-        input=spec,
-        dataset=train.name,
+    header = Header.of(
+        train,
+        cfg,
+        spec,
         fingerprint=doc["fingerprint"],
         study=doc["study"],
         trial=doc["trial"],

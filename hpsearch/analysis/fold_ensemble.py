@@ -25,7 +25,7 @@ from hpsearch.data import fingerprint
 from hpsearch.data.inputs import input_spec
 from hpsearch.errors import ConfigError, TrainingDiverged
 from hpsearch.store.models import fold_models_file
-from hpsearch.training import cross_validate, layer_sizes, make_splits, training_settings
+from hpsearch.training import cross_validate, make_splits, training_settings
 from hpsearch.training.bundle import Header, load_bundle
 from hpsearch.training.ensemble import LoadedEnsemble, Part, fold_parts
 
@@ -40,12 +40,10 @@ def test_fold_ensemble(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
     """
     parts = _members(chosen)
     train, test, spec = chosen.train, chosen.test, input_spec(chosen.data, chosen.train)
-    header = Header(
-        sizes=tuple(layer_sizes(train.n_features, train.n_classes, chosen.cfg.depth, chosen.cfg.width)),
-        dropout=chosen.cfg.dropout,
-        classes=train.classes,
-        input=spec,
-        dataset=train.name,
+    header = Header.of(
+        train,
+        chosen.cfg,
+        spec,
         fingerprint=fingerprint(train, test),
         study=chosen.study.study_name,
         trial=chosen.trial.number,

@@ -44,7 +44,6 @@ from hpsearch.training import (
     count_params,
     cross_validate,
     describe_device,
-    layer_sizes,
     plan_waves,
     resolve_device,
     summarize,
@@ -173,12 +172,10 @@ class Objective:
         assert self.models is not None
         data = self.train_split
         spec = input_spec(self.defn.data, data)
-        header = Header(
-            sizes=tuple(layer_sizes(data.n_features, data.n_classes, train.depth, train.width)),
-            dropout=train.dropout,
-            classes=data.classes,
-            input=spec,
-            dataset=data.name,
+        header = Header.of(
+            data,
+            train,
+            spec,
             fingerprint=str(trial.study.user_attrs.get(STUDY_DATA, {}).get("fingerprint", "")),
             study=trial.study.study_name,
             trial=trial.number,

@@ -34,10 +34,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from hpsearch.config import TrainConfig
+from hpsearch.data import Dataset
 from hpsearch.data.inputs import InputSpec, table_rows
 from hpsearch.data.preprocess import Fitted
 from hpsearch.errors import DataError
-from hpsearch.training.model import build_mlp
+from hpsearch.training.model import build_mlp, layer_sizes
 
 FORMAT = "hpsearch-model/1"  # an image model, or a table model of numbers alone scaled by input.shift/scale
 TABLE_FORMAT = "hpsearch-model/2"  # a table model whose header holds its fitted preprocessing
@@ -60,6 +62,13 @@ class Header:
     test: dict[str, Any] = field(default_factory=dict)  # test figures and their 95% intervals
     versions: dict[str, str] = field(default_factory=dict)
     preprocessing: Fitted | None = None  # a table's, fitted on the whole training split; None: none
+
+    @classmethod
+    def of(cls, data: Dataset, cfg: TrainConfig, spec: InputSpec, **about: Any) -> Header:
+        """The header of an MLP of ``cfg``'s shape for ``data``, read through ``spec``; ``about``: the other
+        fields (where it came from, its test figures)."""
+        sizes = tuple(layer_sizes(data.n_features, data.n_classes, cfg.depth, cfg.width))
+        return cls(sizes=sizes, dropout=cfg.dropout, classes=data.classes, input=spec, dataset=data.name, **about)
 
     def to_dict(self) -> dict[str, Any]:
         prep = {} if self.preprocessing is None else {"preprocessing": self.preprocessing.to_dict()}
