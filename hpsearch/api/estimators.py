@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -20,13 +20,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from hpsearch.analysis.refit import refit, save
 from hpsearch.api.inputs import class_names, new_rows, training_rows
-from hpsearch.config import SEARCHABLE, TrainConfig
+from hpsearch.config import SEARCHABLE, Device, TrainConfig
 from hpsearch.config.domains import check_train
 from hpsearch.data.arrays import from_frame
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.training import resolve_device
 from hpsearch.training.bundle import LoadedModel
 
+DEVICES: tuple[str, ...] = get_args(Device)
 _DEFAULT = TrainConfig()  # the [train] defaults, the estimator's too
 _SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name in SEARCHABLE and f.name != "class_weight")
 
@@ -92,7 +93,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             ConfigError: a setting out of its domain, or a training loss that became NaN or infinite.
         """
         frame, codes = training_rows(self, X, y)
-        seed = _seed(self.random_state)
+        seed = seed_of(self.random_state)
         cfg = self._train_config(seed)
         try:
             train = from_frame(frame, codes, class_names(self.classes_))
@@ -114,11 +115,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             **given,
             class_weight=_class_weights(self.class_weight, self.classes_),
             seed=seed,
-            device=resolve_device(self.device) if self.device in ("auto", "cpu", "cuda") else self.device,
+            device=resolve_device(self.device) if self.device in DEVICES else self.device,
         )
         problems: list[str] = []
-        if self.device not in ("auto", "cpu", "cuda"):
-            problems.append(f"device must be one of auto, cpu, cuda, but got {self.device!r}")
+        check_device(self.device, problems)
         check_train(cfg, problems)
         if problems:
             raise ConfigError(f"{type(self).__name__}: " + "; ".join(problems))
@@ -157,7 +157,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
 
 
-def _seed(random_state: int | np.random.RandomState | None) -> int:
+def check_device(device: str, problems: list[str]) -> None:
+    """Append the problem of a ``device`` argument that is not ``auto``, ``cpu`` or ``cuda``."""
+    if device not in DEVICES:
+        problems.append(f"device must be one of {', '.join(DEVICES)}, but got {device!r}")
+
+
+def seed_of(random_state: int | np.random.RandomState | None) -> int:
     """The training seed: an int as it is, else drawn from the generator (None: numpy's global one)."""
     if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
         return int(random_state)
