@@ -11,6 +11,7 @@ code ``final-test`` retrains with.
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,6 +170,10 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             raw["space"] = self.space
         problems: list[str] = []
         check_device(self.device, problems)
+        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
+            problems.append(f"n_trials must be a whole number >= 1, but got {self.n_trials!r}")
+        if self.timeout is not None and not (isinstance(self.timeout, int | float) and self.timeout > 0):
+            problems.append(f"timeout must be a number of seconds > 0 or None, but got {self.timeout!r}")
         problems += [f"params fixes {name!r}, but space searches it; give it in one" for name in
                      sorted(set(fixed) & set(self.space or {}))]  # fmt: skip
         if problems:
@@ -188,10 +193,13 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         trials = sorted(self.study_.get_trials(deepcopy=False), key=lambda t: t.number)
         self.cv_results_ = cv_results(trials, defn.metric, self.n_splits_, maximize=defn.direction == "maximize")
         index = {t.number: i for i, t in enumerate(trials)}
-        try:
-            best = choose_trial(self.study_, "best")
-        except ConfigError as e:
-            raise ConfigError(f"{e}; raise n_trials, or widen the space (a smaller lr range diverges less)") from None
+        if "complete" not in self.cv_results_["state"]:
+            states = ", ".join(f"{n} {word}" for word, n in Counter(self.cv_results_["state"]).items())
+            raise ConfigError(
+                f"none of the {len(trials)} trials of study {self.study_.study_name!r} completed ({states}): they "
+                "diverged (NaN or infinite loss) or were pruned; raise n_trials, or narrow the space's lr range"
+            )
+        best = choose_trial(self.study_, "best")
         self.best_index_ = index[best.number]
         self.best_params_ = dict(best.params)
         self.best_score_ = float(best.value if best.value is not None else np.nan)
