@@ -81,11 +81,15 @@ def subset(data: Dataset, rows: np.ndarray, name: str | None = None) -> Dataset:
     return Dataset(name or data.name, data.x[rows], data.y[rows], data.classes, table, groups)
 
 
-def in_memory_summary(train: Dataset, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+def in_memory_summary(
+    train: Dataset, splits: Sequence[tuple[np.ndarray, np.ndarray]], test_split: str = NO_TEST_SPLIT
+) -> dict[str, Any]:
     """What a study of in-memory rows records about its data: ``data.summary`` of the rows with no test
-    split, its fingerprint extended by the folds, so a study resumed on other rows or folds is refused."""
-    none = Dataset(train.name, train.x[:0], train.y[:0], train.classes, groups=None if train.groups is None else train.groups[:0])
-    found = summary(train, none, NO_TEST_SPLIT)
+    split (``test_split`` says where the test rows are), its fingerprint extended by the folds, so a study
+    resumed on other rows or folds is refused."""
+    groups = None if train.groups is None else train.groups[:0]
+    none = Dataset(train.name, train.x[:0], train.y[:0], train.classes, groups=groups)
+    found = summary(train, none, test_split)
     h = hashlib.sha256(found["fingerprint"].encode())
     for fit_rows, val_rows in splits:
         for part in (fit_rows, val_rows):
