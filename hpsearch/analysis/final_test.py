@@ -23,7 +23,7 @@ from torch import nn
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.analysis.final_record import Scores, document, record
 from hpsearch.analysis.test_scores import score
-from hpsearch.config import BUNDLED, DataConfig, Definition, TrainConfig
+from hpsearch.config import BUNDLED, IN_MEMORY, DataConfig, Definition, TrainConfig
 from hpsearch.data import Dataset, changed_columns, fingerprint, load_split, preprocess, summary
 from hpsearch.data.inputs import InputSpec, input_spec
 from hpsearch.data.preprocess import Fitted
@@ -107,6 +107,12 @@ def choose_for_test(
             bundled = f"the bundled data set {defn.data.dataset!r}"
             raise ConfigError(f"study {study.study_name!r} runs on {bundled}, so --data does not apply")
         defn = replace(defn, data=replace(defn.data, path=data))
+    if defn.data.dataset == IN_MEMORY or stored.get("n_test") == 0:
+        raise ConfigError(
+            f"study {study.study_name!r} was searched on rows given to it in memory (hpsearch.MLPSearchCV, or an "
+            f"outer fold of hpsearch nested: {stored.get('test_split')}), so it has no test split to final-test on; "
+            "MLPSearchCV's best_estimator_ is its retrained model, and nested CV scores each outer fold itself"
+        )
     trial = choose_trial(study, which)
     train, test = load_split(defn.data)
     check_data(train, test, stored, study.study_name)
