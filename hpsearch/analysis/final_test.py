@@ -279,7 +279,7 @@ def check_data(train: Dataset, test: Dataset, stored: dict[str, Any], study_name
     )
 
 
-def retrain(train: Dataset, cfg: TrainConfig, what: str) -> tuple[nn.Module, ColumnTransformer | None]:
+def retrain(train: Dataset, cfg: TrainConfig, what: str) -> tuple[nn.Sequential, ColumnTransformer | None]:
     """Fit the trial's MLP on every training row; a table's preprocessing is fitted on those rows only.
 
     ``what`` names the model in the error (``trial 3``); the MLP takes fold 0's seed stream of ``cfg.seed``.

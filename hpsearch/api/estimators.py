@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -20,19 +20,18 @@ from sklearn.utils.validation import check_is_fitted
 
 from hpsearch.analysis.refit import refit, save
 from hpsearch.api.inputs import class_names, new_rows, training_rows
-from hpsearch.config import SEARCHABLE, Device, TrainConfig
+from hpsearch.config import SEARCHABLE, ClassWeight, Device, TrainConfig
 from hpsearch.config.domains import check_train
 from hpsearch.data.arrays import from_frame
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.training import resolve_device
-from hpsearch.training.bundle import LoadedModel
 
 DEVICES: tuple[str, ...] = get_args(Device)
 _DEFAULT = TrainConfig()  # the [train] defaults, the estimator's too
 _SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name in SEARCHABLE and f.name != "class_weight")
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class MLPClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type hints
     """An MLP classifier of fixed hyperparameters, trained by hpsearch's trainer on all rows given to ``fit``.
 
     The arguments are the ``[train]`` settings of a study definition (see ``TrainConfig``), plus:
@@ -155,8 +154,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-
-
 def check_device(device: str, problems: list[str]) -> None:
     """Append the problem of a ``device`` argument that is not ``auto``, ``cpu`` or ``cuda``."""
     if device not in DEVICES:
@@ -170,7 +167,7 @@ def seed_of(random_state: int | np.random.RandomState | None) -> int:
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def _class_weights(given: str | dict[Any, float] | None, classes: np.ndarray) -> str | tuple[float, ...]:
+def _class_weights(given: str | dict[Any, float] | None, classes: np.ndarray) -> ClassWeight | tuple[float, ...]:
     """``class_weight`` as a TrainConfig holds it: "none", "balanced" or a weight per class of ``classes``.
 
     Raises:
@@ -179,7 +176,7 @@ def _class_weights(given: str | dict[Any, float] | None, classes: np.ndarray) ->
     if given is None:
         return "none"
     if isinstance(given, str):
-        return given  # "balanced", or a word the domain check refuses with the known names
+        return cast(ClassWeight, given)  # "balanced", or a word the domain check refuses, naming the known ones
     if not isinstance(given, dict):
         raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, but got {given!r}")
     unknown = [label for label in given if label not in set(classes.tolist())]

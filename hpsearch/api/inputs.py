@@ -49,7 +49,9 @@ def new_rows(estimator: BaseEstimator, X: Any) -> pd.DataFrame:
     """
     check_is_fitted(estimator)
     frame = isinstance(X, pd.DataFrame)
-    checked = validate_data(estimator, X, dtype=None if frame else "numeric", ensure_all_finite="allow-nan", reset=False)
+    checked = validate_data(
+        estimator, X, dtype=None if frame else "numeric", ensure_all_finite="allow-nan", reset=False
+    )
     return _as_frame(estimator, X if frame else checked)
 
 
@@ -59,7 +61,7 @@ def class_names(classes: np.ndarray) -> tuple[str, ...]:
 
 
 def _as_frame(estimator: BaseEstimator, X: Any) -> pd.DataFrame:
-    """The feature columns by the names ``fit`` saw: a DataFrame's string names, else ``x0``, ``x1``, ... by position."""
+    """The feature columns by the names ``fit`` saw: a DataFrame's string names, else ``x0``, ``x1``, ..."""
     names = list(getattr(estimator, "feature_names_in_", column_names(estimator.n_features_in_)))
     if isinstance(X, pd.DataFrame):
         return X.set_axis(names, axis=1).reset_index(drop=True)

@@ -16,11 +16,10 @@ from typing import Any
 from hpsearch.analysis.nested import Nested, OuterFold, judge_outer_fold, summarize
 from hpsearch.api.study import run_config, run_study
 from hpsearch.config import CVConfig, Definition, RunConfig
-from hpsearch.data import Dataset
-from hpsearch.data import load_training
+from hpsearch.data import Dataset, load_training
 from hpsearch.data.arrays import in_memory_summary, subset
-from hpsearch.search import Rows, WorkerConfig
 from hpsearch.errors import ConfigError
+from hpsearch.search import Rows, WorkerConfig
 from hpsearch.training import Split, make_splits, resolve_device
 
 

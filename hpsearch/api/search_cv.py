@@ -11,8 +11,8 @@ code ``final-test`` retrains with.
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
@@ -40,7 +41,7 @@ from hpsearch.store import storage_url as _url
 from hpsearch.training import Split, make_splits
 
 
-class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]  # untyped bases
     """Search MLP hyperparameters by K-fold CV on ``X``, ``y``: an hpsearch study, in scikit-learn's terms.
 
     Args:
@@ -129,7 +130,9 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 device=self.device,  # type: ignore[arg-type]  # checked in _definition
                 quiet=True,
             )
-            outcome = run_study(run, rows=Rows(train, in_memory_summary(train, splits), splits), workers=self._workers())
+            outcome = run_study(
+                run, rows=Rows(train, in_memory_summary(train, splits), splits), workers=self._workers()
+            )
             self.study_ = outcome.study if self.storage is not None else _in_memory_copy(url, run.study_name)
         self.n_splits_ = len(splits)
         self._read_study(defn)
@@ -181,8 +184,9 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         return definition_from_dict(raw, where=type(self).__name__)
 
     def _workers(self) -> WorkerConfig:
+        """``n_jobs`` processes; one keeps torch's threads as the caller set them, several share this machine's."""
         jobs = available_cores() if self.n_jobs == -1 else max(1, self.n_jobs or 1)
-        return WorkerConfig(jobs=jobs, threads=max(1, available_cores() // jobs))
+        return WorkerConfig(jobs=jobs, threads=None if jobs == 1 else max(1, torch.get_num_threads() // jobs))
 
     def _read_study(self, defn: Definition) -> None:
         """``cv_results_``, the best and the simplest trial, from the study's trials.
@@ -212,7 +216,7 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         """An MLPClassifier of the best trial's settings over the definition's, seeded by the study seed."""
         cfg = replace(defn.train, **self.best_params_)
         settings = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "device", "class_weight")}
-        weights = None if cfg.class_weight == "none" else cfg.class_weight
+        weights = "balanced" if cfg.class_weight == "balanced" else None  # a definition holds no weight per class
         return MLPClassifier(**settings, class_weight=weights, device=self.device, random_state=cfg.seed)
 
     def predict_proba(self, X: Any) -> np.ndarray:

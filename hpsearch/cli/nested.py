@@ -9,8 +9,8 @@ import typer
 
 from hpsearch.cli.common import (
     ConfigOption,
-    DatasetOption,
     DataOption,
+    DatasetOption,
     Debug,
     DeviceOption,
     EpochsOption,
@@ -48,7 +48,8 @@ def nested(
     set_: SetOption = None,
     storage: StorageOption = "sqlite:///nested.db",
     study_name: Annotated[
-        str | None, typer.Option(help="Prefix of the outer studies' names: <name>-outer<k>of<K>. (default: the data set's)")
+        str | None,
+        typer.Option(help="Prefix of the outer studies' names: <name>-outer<k>of<K>. (default: the data set's)"),
     ] = None,
     timeout: Annotated[float | None, typer.Option(min=0, help="Time budget of each outer fold's study.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder (default: reports/<study-name>/nested/).")] = None,
@@ -103,7 +104,10 @@ def _nested(cfg: Any, workers: Any, outer: int, out: Path | None, quiet: bool) -
     metric = cfg.definition.metric
     try:
         result = nested_cv(
-            cfg, outer=outer, workers=workers, on_fold=None if quiet else lambda f: stdout.print(fold_line(f, metric), soft_wrap=True)
+            cfg,
+            outer=outer,
+            workers=workers,
+            on_fold=None if quiet else lambda f: stdout.print(fold_line(f, metric), soft_wrap=True),
         )
     except KeyboardInterrupt:
         raise fail("interrupted: finished trials are kept; run the same command again to continue", 130) from None

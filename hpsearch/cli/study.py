@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from hpsearch.cli.common import (
     ConfigOption,
-    DatasetOption,
     DataOption,
+    DatasetOption,
     Debug,
     DeviceOption,
     EpochsOption,

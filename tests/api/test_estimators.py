@@ -16,6 +16,7 @@ from sklearn.exceptions import SkipTestWarning
 from sklearn.utils.estimator_checks import check_estimator
 
 import hpsearch
+from hpsearch.analysis.final_test import choose_for_test
 from hpsearch.api import MLPClassifier
 from hpsearch.errors import ConfigError
 from tests.conftest import run_cli
@@ -65,7 +66,7 @@ def test_trains_the_weights_final_test_retrains(tmp_path: Path) -> None:
     study = ("study", "--data", tmp_path / "wine.csv", "--target", "target", "--folds", "3", "--epochs", "2")
     assert run_cli(*study, "--trials", "2", "--pruner", "none", "--seed", "4", "--quiet", "--storage", db) == 0
     tested = hpsearch.final_test(str(db), out_dir=tmp_path / "final", device="cpu")
-    rows = hpsearch.api.results.choose_for_test(f"sqlite:///{db}", None, "best", device="cpu").train
+    rows = choose_for_test(f"sqlite:///{db}", None, "best", device="cpu").train
     assert rows.table is not None
     settings = {k: v for k, v in tested.doc["train"].items() if k not in ("seed", "class_weight")}
     ours = MLPClassifier(**settings, random_state=4, device="cpu").fit(rows.table.frame, rows.y)

@@ -22,7 +22,7 @@ from hpsearch.api import MLPClassifier, MLPSearchCV
 from hpsearch.errors import ConfigError, DefinitionMismatch
 from hpsearch.store.schema import STATE_WORDS, TRIAL_FOLDS, TRIAL_REASON
 
-FAST = {"epochs": 2, "batch_size": 32}  # fixed training settings: seconds per search
+FAST: dict[str, Any] = {"epochs": 2, "batch_size": 32}  # fixed training settings: seconds per search
 SPACE = {"width": {"low": 16, "high": 64, "log": True}, "lr": {"low": 1e-3, "high": 3e-2, "log": True}}
 
 
@@ -57,6 +57,7 @@ def test_cv_results_hold_what_the_stored_trials_hold(wine: tuple[np.ndarray, np.
             assert results[f"split{k}_test_loss"][i] == fold["loss"]
             assert results[f"split{k}_test_f1"][i] == fold["f1"]
         if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert trial.value is not None
             assert math.isclose(results["mean_test_score"][i], trial.value)
             assert math.isclose(results["std_test_score"][i], float(np.std([f["accuracy"] for f in folds])))
             assert results["mean_fit_time"][i] > 0
@@ -73,9 +74,11 @@ def test_cv_results_hold_what_the_stored_trials_hold(wine: tuple[np.ndarray, np.
 def test_best_estimator_is_the_classifier_of_the_best_settings_and_seed(wine: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = wine
     found = search(random_state=7).fit(x, y)
-    alone = MLPClassifier(**FAST, **found.best_params_, random_state=7, device="cpu").fit(x, y)
+    alone = MLPClassifier(**(FAST | found.best_params_), random_state=7, device="cpu").fit(x, y)
     for mine, theirs in zip(
-        found.best_estimator_.model_.module.state_dict().values(), alone.model_.module.state_dict().values(), strict=True
+        found.best_estimator_.model_.module.state_dict().values(),
+        alone.model_.module.state_dict().values(),
+        strict=True,
     ):
         torch.testing.assert_close(mine, theirs, rtol=0, atol=0)
     np.testing.assert_array_equal(found.predict_proba(x), alone.predict_proba(x))
