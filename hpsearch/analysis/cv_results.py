@@ -26,29 +26,37 @@ def cv_results(trials: list[FrozenTrial], metric: str, folds: int, *, maximize: 
     complete trials, best 1 (ties share the better rank), and puts every other trial after them.
     """
     out: dict[str, Any] = {"params": [dict(t.params) for t in trials]}
-    names = sorted({name for t in trials for name in t.params})
-    for name in names:
+    for name in sorted({name for t in trials for name in t.params}):
         values = [t.params.get(name) for t in trials]
         out[f"param_{name}"] = np.ma.masked_array(values, mask=[name not in t.params for t in trials], dtype=object)
-    fold_figures = [_fold_table(t, folds) for t in trials]
+    figures = _figures(trials, folds)
+    nothing = np.full(len(trials), np.nan)
+    for k in range(folds):
+        out[f"split{k}_test_score"] = figures.get(f"split{k}_test_{metric}", nothing)
+    out["mean_test_score"] = figures.get(f"mean_test_{metric}", nothing)
+    out["std_test_score"] = figures.get(f"std_test_{metric}", nothing)
+    out["rank_test_score"] = _ranks(out["mean_test_score"], maximize=maximize)
+    out["mean_fit_time"] = np.array([_fit_time(t, folds) for t in trials])
+    out |= figures  # hpsearch's own keys after scikit-learn's: every figure apart, then the trial's state
+    out["trial"] = np.array([t.number for t in trials], dtype=np.int64)
+    out["state"] = np.array([STATE_WORDS[t.state] for t in trials], dtype=object)
+    out["reason"] = np.array([str(t.user_attrs.get(TRIAL_REASON, "")) for t in trials], dtype=object)
+    return out
+
+
+def _figures(trials: list[FrozenTrial], folds: int) -> dict[str, np.ndarray]:
+    """``split<k>_test_<figure>``, ``mean_test_<figure>`` and ``std_test_<figure>`` of every figure a fold stored;
+    the mean and std of complete trials only."""
+    tables = [_fold_table(t, folds) for t in trials]
     complete = np.array([t.state == TrialState.COMPLETE for t in trials], dtype=bool)
-    for figure in [f for f in FIGURES if any(f in row for table in fold_figures for row in table)]:
-        table = np.array([[row.get(figure, np.nan) for row in rows] for rows in fold_figures], dtype=np.float64)
+    out: dict[str, np.ndarray] = {}
+    for figure in [f for f in FIGURES if any(f in row for rows in tables for row in rows)]:
+        table = np.array([[row.get(figure, np.nan) for row in rows] for rows in tables], dtype=np.float64)
         table = table.reshape(len(trials), folds)
         for k in range(folds):
             out[f"split{k}_test_{figure}"] = table[:, k]
         out[f"mean_test_{figure}"] = np.where(complete, _mean(table), np.nan)
         out[f"std_test_{figure}"] = np.where(complete, _std(table), np.nan)
-    score = np.asarray(out.get(f"mean_test_{metric}", np.full(len(trials), np.nan)), dtype=np.float64)
-    for k in range(folds):
-        out[f"split{k}_test_score"] = out.get(f"split{k}_test_{metric}", np.full(len(trials), np.nan))
-    out["mean_test_score"] = score
-    out["std_test_score"] = out.get(f"std_test_{metric}", np.full(len(trials), np.nan))
-    out["rank_test_score"] = _ranks(score, maximize=maximize)
-    out["mean_fit_time"] = np.array([_fit_time(t, len(rows)) for t, rows in zip(trials, fold_figures, strict=True)])
-    out["trial"] = np.array([t.number for t in trials], dtype=np.int64)
-    out["state"] = np.array([STATE_WORDS[t.state] for t in trials], dtype=object)
-    out["reason"] = np.array([str(t.user_attrs.get(TRIAL_REASON, "")) for t in trials], dtype=object)
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.analysis.nested import Nested, OuterFold, judge_outer_fold, summarize
-from hpsearch.api.study import run_config, run_study
+from hpsearch.api.study import as_run, run_study
 from hpsearch.config import CVConfig, Definition, RunConfig
 from hpsearch.data import Dataset, load_training
 from hpsearch.data.arrays import in_memory_summary, subset
@@ -58,11 +58,7 @@ def nested_cv(
         HpsearchError: bad data, definition or storage; too few rows of a class for ``outer`` folds, or for the
             inner folds of an outer fold's rows; a stored outer study of another definition or other rows.
     """
-    cfg = (
-        definition
-        if isinstance(definition, RunConfig)
-        else run_config(definition, storage=storage, trials=trials, **config)
-    )
+    cfg = as_run(definition, storage=storage, trials=trials, **config)
     defn = cfg.definition
     train, _ = load_training(defn.data)  # the training split: the test split stays for final-test
     outer_cv = replace(defn.cv, folds=outer, repeats=1)

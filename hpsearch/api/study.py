@@ -100,14 +100,14 @@ def run_study(
         HpsearchError: bad data, definition or storage; a definition that differs from the stored one.
         KeyboardInterrupt: on Ctrl-C, after the running trial is marked failed.
     """
-    cfg = (
-        definition
-        if isinstance(definition, RunConfig)
-        else run_config(definition, storage=storage, trials=trials, **config)
-    )
-    outcome = _run_study(cfg, observer, workers, rows)
+    outcome = _run_study(as_run(definition, storage=storage, trials=trials, **config), observer, workers, rows)
     outcome.close()  # the connections; the study reconnects when read
     return outcome
+
+
+def as_run(definition: Definition | RunConfig | str | Path | None, **config: Any) -> RunConfig:
+    """``definition`` if a RunConfig already, else ``run_config(definition, **config)``."""
+    return definition if isinstance(definition, RunConfig) else run_config(definition, **config)
 
 
 def init_definition(name: str = "default", out: Path | None = None) -> Path:

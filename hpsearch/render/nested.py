@@ -33,7 +33,7 @@ def estimate(nested: Nested) -> str:
 
 def show_nested(console: Console, nested: Nested) -> None:
     """Print the outer folds' table and the estimate."""
-    shown = nested.table().round(4)
+    shown = nested.table().drop(columns="study").round(4)  # fold k's study is <name>-outer<k>of<K>; nested.csv names it
     console.print(rich_table(shown, f"nested CV of {nested.metric}: {len(nested.folds)} outer folds"))
     console.print(estimate(nested), soft_wrap=True)
 

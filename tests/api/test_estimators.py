@@ -21,6 +21,8 @@ from hpsearch.api import MLPClassifier
 from hpsearch.errors import ConfigError
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny MLPs: see tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def wine() -> tuple[pd.DataFrame, np.ndarray]:

@@ -13,6 +13,8 @@ from hpsearch.api.nested import nested_cv
 from hpsearch.store.schema import STUDY_OUTER_FOLD
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny MLPs: see tests/conftest.py
+
 NESTED = ("nested", "--dataset", "digits", "--outer", "2", "--folds", "2", "--epochs", "1", "--trials", "2")
 
 

@@ -22,6 +22,8 @@ from hpsearch.api import MLPClassifier, MLPSearchCV
 from hpsearch.errors import ConfigError, DefinitionMismatch
 from hpsearch.store.schema import STATE_WORDS, TRIAL_FOLDS, TRIAL_REASON
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny MLPs: see tests/conftest.py
+
 FAST: dict[str, Any] = {"epochs": 2, "batch_size": 32}  # fixed training settings: seconds per search
 SPACE = {"width": {"low": 16, "high": 64, "log": True}, "lr": {"low": 1e-3, "high": 3e-2, "log": True}}
 
