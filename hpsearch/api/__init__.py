@@ -18,6 +18,7 @@ In a notebook, the same study on arrays, as scikit-learn estimators::
 
 from hpsearch.api.estimators import MLPClassifier
 from hpsearch.api.model import export_onnx, load_model, predict
+from hpsearch.api.nested import nested_cv
 from hpsearch.api.results import build_report, final_test, report
 from hpsearch.api.search_cv import MLPSearchCV
 from hpsearch.api.study import DEFINITIONS, init_definition, list_studies, run_config, run_study
@@ -34,6 +35,7 @@ __all__ = [
     "init_definition",
     "list_studies",
     "load_model",
+    "nested_cv",
     "predict",
     "report",
     "run_config",

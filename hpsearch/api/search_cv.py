@@ -118,7 +118,7 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: 
             train = from_frame(frame, codes, class_names(self.classes_), groups=groups)
             splits = self._splits(train, seed)
         except HpsearchError as e:
-            raise ValueError(str(e)) from None
+            raise ValueError(_in_our_words(e)) from None
         defn = self._definition(seed, len(splits))
         with _quiet_optuna(), _storage(self.storage) as url:
             run = RunConfig(
@@ -130,9 +130,11 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: 
                 device=self.device,  # type: ignore[arg-type]  # checked in _definition
                 quiet=True,
             )
-            outcome = run_study(
-                run, rows=Rows(train, in_memory_summary(train, splits), splits), workers=self._workers()
-            )
+            rows = Rows(train, in_memory_summary(train, splits), splits)
+            try:
+                outcome = run_study(run, rows=rows, workers=self._workers())
+            except ConfigError as e:  # the study's own checks speak the command line's words
+                raise ConfigError(_in_our_words(e)) from None
             self.study_ = outcome.study if self.storage is not None else _in_memory_copy(url, run.study_name)
         self.n_splits_ = len(splits)
         self._read_study(defn)
@@ -237,6 +239,17 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: 
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # imputed per fold, as MLPClassifier does
         return tags
+
+
+_OPTIONS = {"--folds ": "cv=", "--metric ": "scoring=", "--jobs ": "n_jobs="}  # the CLI's words -> ours
+
+
+def _in_our_words(error: Exception) -> str:
+    """An error of the shared checks with the command line's options named as MLPSearchCV's arguments."""
+    text = str(error)
+    for option, argument in _OPTIONS.items():
+        text = text.replace(option, argument)
+    return text
 
 
 @contextmanager
