@@ -120,6 +120,22 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: 
         except HpsearchError as e:
             raise ValueError(_in_our_words(e)) from None
         defn = self._definition(seed, len(splits))
+        self.study_ = self._search(defn, Rows(train, in_memory_summary(train, splits), splits))
+        self.n_splits_ = len(splits)
+        self._read_study(defn)
+        if self.refit:
+            started = time.perf_counter()
+            self.best_estimator_ = self._best_estimator(defn).fit(X, y)
+            self.refit_time_ = time.perf_counter() - started
+        return self
+
+    def _search(self, defn: Definition, rows: Rows) -> optuna.Study:
+        """Run the study of ``defn`` on ``rows`` with ``api.run_study``, as ``hpsearch study`` runs one; the study,
+        copied into memory when it had no storage of the caller's.
+
+        Raises:
+            HpsearchError: as ``run_study``: a storage, a stored study of another definition, a metric the rows lack.
+        """
         with _quiet_optuna(), _storage(self.storage) as url:
             run = RunConfig(
                 definition=defn,
@@ -130,19 +146,11 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: 
                 device=self.device,  # type: ignore[arg-type]  # checked in _definition
                 quiet=True,
             )
-            rows = Rows(train, in_memory_summary(train, splits), splits)
             try:
                 outcome = run_study(run, rows=rows, workers=self._workers())
             except ConfigError as e:  # the study's own checks speak the command line's words
                 raise ConfigError(_in_our_words(e)) from None
-            self.study_ = outcome.study if self.storage is not None else _in_memory_copy(url, run.study_name)
-        self.n_splits_ = len(splits)
-        self._read_study(defn)
-        if self.refit:
-            started = time.perf_counter()
-            self.best_estimator_ = self._best_estimator(defn).fit(X, y)
-            self.refit_time_ = time.perf_counter() - started
-        return self
+            return outcome.study if self.storage is not None else _in_memory_copy(url, run.study_name)
 
     def _splits(self, train: Dataset, seed: int) -> list[Split]:
         """The folds: ``make_splits`` for an int (the folds ``hpsearch study`` cuts), else the splitter's."""
