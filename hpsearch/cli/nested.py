@@ -58,11 +58,10 @@ def nested(
     quiet: QuietOption = False,
     debug: Debug = False,
 ) -> None:
-    """How good is the whole search? Run it in each of K outer folds of the training split, score each chosen
-    trial on its outer fold: the outer scores' mean and interval, beside the inner CV's (optimistic) figure.
+    """How good is the whole search? Run it in each of K outer folds of the training split and score each chosen
+    trial on its outer fold: the outer scores' mean and interval, beside the chosen trials' inner CV figure.
 
-    The outer studies share one storage and are resumable: the same command continues them. The test split is
-    not used (final-test keeps it).
+    The outer studies share one storage and resume: the same command continues them. The test split is not used.
     """
 
     def build() -> Any:
