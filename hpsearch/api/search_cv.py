@@ -60,7 +60,8 @@ class MLPSearchCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):  # type: 
         random_state: the study seed (folds, sampler, weights); None: drawn from numpy's global generator.
         n_jobs: worker processes (-1: one per core).
         storage: None (a study in memory, ``study_`` only) or an SQLite path or storage URL: a stored study
-            that ``hpsearch report`` and optuna-dashboard open, and that ``fit`` on the same rows continues.
+            that ``hpsearch report`` and optuna-dashboard open, and that ``fit`` on the same rows continues (so
+            inside ``cross_val_score``, whose folds are other rows, leave it None, or run ``hpsearch nested``).
         study_name: the study's name in ``storage``; None: ``arrays``.
         device: ``auto``, ``cpu`` or ``cuda``.
 
