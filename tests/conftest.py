@@ -29,6 +29,20 @@ def _seed() -> Iterator[None]:
     yield
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test, restored after: for tests that train hundreds of tiny MLPs.
+
+    A tiny model's products are too small to share among threads, and on a busy machine two threads
+    wait on each other at every product: scikit-learn's estimator checks took 50 s with two threads
+    on two loaded cores and 3 s with one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def run_cli(*args: str | Path) -> int:
     """Run the hpsearch CLI in-process, as the console script does; return its exit code."""
     return main([str(a) for a in args])

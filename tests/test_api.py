@@ -19,6 +19,7 @@ import optuna
 import pytest
 import torch
 from rich.console import Console
+from sklearn.datasets import load_digits
 
 import hpsearch
 from hpsearch.config import DataConfig
@@ -134,6 +135,10 @@ def test_the_api_leaves_its_callers_process_as_it_found_it(tmp_path: Path, monke
         assert _callers_process() == before, "report"
         hpsearch.load_model(tmp_path / "final").predict(np.zeros((3, 64), dtype=np.float32))
         assert _callers_process() == before, "load_model(...).predict"
+        x, y = load_digits(return_X_y=True)
+        search = hpsearch.MLPSearchCV(params={"epochs": 1}, n_trials=2, cv=2, pruner="none", random_state=0)
+        search.fit(x[:300], y[:300]).predict(x[:3])
+        assert _callers_process() == before, "MLPSearchCV(...).fit(...).predict"
     finally:
         signal.signal(signal.SIGINT, previous)
         torch.set_float32_matmul_precision(precision)

@@ -23,9 +23,9 @@ from torch import nn
 from hpsearch.analysis.choose import choose, fold_scores
 from hpsearch.analysis.final_record import Scores, document, record
 from hpsearch.analysis.test_scores import score
-from hpsearch.config import BUNDLED, DataConfig, Definition, TrainConfig
+from hpsearch.config import BUNDLED, IN_MEMORY, DataConfig, Definition, TrainConfig
 from hpsearch.data import Dataset, changed_columns, fingerprint, load_split, preprocess, summary
-from hpsearch.data.inputs import input_spec
+from hpsearch.data.inputs import InputSpec, input_spec
 from hpsearch.data.preprocess import Fitted
 from hpsearch.errors import ConfigError, DefinitionMismatch, TrainingDiverged
 from hpsearch.store import load_study, stored_run
@@ -106,6 +106,12 @@ def choose_for_test(
             bundled = f"the bundled data set {defn.data.dataset!r}"
             raise ConfigError(f"study {study.study_name!r} runs on {bundled}, so --data does not apply")
         defn = replace(defn, data=replace(defn.data, path=data))
+    if defn.data.dataset == IN_MEMORY or stored.get("n_test") == 0:
+        raise ConfigError(
+            f"study {study.study_name!r} was searched on rows given to it in memory (hpsearch.MLPSearchCV, or an "
+            f"outer fold of hpsearch nested: {stored.get('test_split')}), so it has no test split to final-test on; "
+            "MLPSearchCV's best_estimator_ is its retrained model, and nested CV scores each outer fold itself"
+        )
     trial = choose_trial(study, which)
     train, test = load_split(defn.data)
     check_data(train, test, stored, study.study_name)
@@ -130,7 +136,7 @@ def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
 
         return test_fold_ensemble(chosen, url, out=out)
     with training_settings():  # the figures of a float32 model on every device, whatever the caller set
-        model, prep = retrain(chosen.train, chosen.cfg, chosen.trial.number)
+        model, prep = retrain(chosen.train, chosen.cfg, f"trial {chosen.trial.number}")
         scores = score(model, chosen.test, prep, seed=chosen.cfg.seed)
     found = fingerprint(chosen.train, chosen.test)
     entry = record(chosen.study, chosen.trial, chosen.cfg, scores, found, out, url)
@@ -142,8 +148,35 @@ def final_test(chosen: Chosen, url: str, *, out: str = "") -> FinalTest:
 
 def _bundle(chosen: Chosen, doc: dict[str, Any], fitted: Fitted | None) -> tuple[Header, Affine]:
     """The model bundle's header and its input's affine part (a table's scaling, or the pixel scaling)."""
-    train, cfg = chosen.train, chosen.cfg
-    spec = input_spec(chosen.data, train)
+    return describe_model(
+        chosen.train,
+        chosen.cfg,
+        input_spec(chosen.data, chosen.train),
+        fitted,
+        fingerprint=doc["fingerprint"],
+        study=doc["study"],
+        trial=doc["trial"],
+        params=doc["params"],
+        test={"loss": doc["loss"]["test"], **doc["metrics"]["test"], "intervals": doc["intervals"]},
+        versions=doc["versions"],
+    )
+
+
+def describe_model(
+    train: Dataset,
+    cfg: TrainConfig,
+    spec: InputSpec,
+    fitted: Fitted | None,
+    *,
+    fingerprint: str,
+    study: str,
+    trial: int,
+    params: dict[str, Any],
+    test: dict[str, Any],
+    versions: dict[str, str],
+) -> tuple[Header, Affine]:
+    """The bundle header of an MLP of ``cfg`` trained on ``train`` (input ``spec``, a table's preprocessing
+    ``fitted``), and its input's affine part: a table's scaling, or the pixel scaling."""
     offset = None
     if fitted is not None:
         shift, scale, offset = fitted.affine()
@@ -154,12 +187,12 @@ def _bundle(chosen: Chosen, doc: dict[str, Any], fitted: Fitted | None) -> tuple
         train,
         cfg,
         spec,
-        fingerprint=doc["fingerprint"],
-        study=doc["study"],
-        trial=doc["trial"],
-        params=doc["params"],
-        test={"loss": doc["loss"]["test"], **doc["metrics"]["test"], "intervals": doc["intervals"]},
-        versions=doc["versions"],
+        fingerprint=fingerprint,
+        study=study,
+        trial=trial,
+        params=params,
+        test=test,
+        versions=versions,
         preprocessing=fitted,
     )
     return header, (shift, scale, offset)
@@ -243,8 +276,10 @@ def check_data(train: Dataset, test: Dataset, stored: dict[str, Any], study_name
     )
 
 
-def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, ColumnTransformer | None]:
+def retrain(train: Dataset, cfg: TrainConfig, what: str) -> tuple[nn.Sequential, ColumnTransformer | None]:
     """Fit the trial's MLP on every training row; a table's preprocessing is fitted on those rows only.
+
+    ``what`` names the model in the error (``trial 3``); the MLP takes fold 0's seed stream of ``cfg.seed``.
 
     Raises:
         ConfigError: the training loss became NaN or infinite.
@@ -257,4 +292,4 @@ def retrain(train: Dataset, cfg: TrainConfig, number: int) -> tuple[nn.Module, C
     try:
         return fit(xt, yt, train.n_classes, cfg), prep
     except TrainingDiverged as e:
-        raise ConfigError(f"retraining trial {number} on the whole training split diverged: {e}") from None
+        raise ConfigError(f"retraining {what} on the whole training split diverged: {e}") from None

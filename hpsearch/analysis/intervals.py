@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 from scipy.stats import rankdata
+from scipy.stats import t as student_t
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -110,3 +111,14 @@ def bootstrap(
             low, high = np.percentile(values, [tail, 100 - tail])
             out[name] = (float(low), float(high))
     return out
+
+
+def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """Student's t interval of the mean of ``values`` (a few independent scores, such as nested CV's outer
+    folds): mean +/- t(level, n-1) * sd / sqrt(n); NaN ends with fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return math.nan, math.nan
+    mean = float(np.mean(values))
+    half = float(student_t.ppf((1 + level) / 2, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+    return mean - half, mean + half

@@ -24,6 +24,7 @@ from hpsearch.errors import ConfigError, did_you_mean
 from hpsearch.store.schema import (
     STATE_WORDS,
     STUDY_FINAL_TESTS,
+    STUDY_OUTER_FOLD,
     TRIAL_DEVICE,
     TRIAL_FOLDS,
     TRIAL_MACS,
@@ -121,7 +122,7 @@ def build_report(
         params=params,
         figures=figures,
         ordered_by=ordered_by,
-        summary=_summary(study.study_name, defn, data, trials, best, choice),
+        summary=_summary(study.study_name, defn, data, trials, best, choice, study.user_attrs.get(STUDY_OUTER_FOLD)),
         loss=loss,
         metrics=metrics,
         best_folds=None if best is None else _best_folds(best, figures, defn),
@@ -142,6 +143,7 @@ def _summary(
     trials: list[FrozenTrial],
     best: FrozenTrial | None,
     choice: Choice | None,
+    outer: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     states = [STATE_WORDS[t.state] for t in trials]
     seconds = [t.duration.total_seconds() for t in trials if t.duration is not None]
@@ -170,8 +172,20 @@ def _summary(
         ("best params", None if best is None else format_params(best.params)),
         ("trials tied with the best", None if choice is None else int(choice.table["tied"].sum()) - 1),
         ("simplest trial (1-SE rule)", None if choice is None else choice.simplest),
+        *_outer_fold(outer, defn.metric),
     ]
     return pd.DataFrame(rows, columns=["item", "value"], dtype=object)
+
+
+def _outer_fold(outer: dict[str, Any] | None, metric: str) -> list[tuple[str, Any]]:
+    """An outer fold study of ``hpsearch nested``: its chosen trial's score on the fold's held-out rows."""
+    if outer is None:
+        return []
+    held = f"{outer['outer'][metric]:.4f} on {outer['n_held']} held-out rows"
+    return [
+        ("nested CV outer fold", f"{outer['fold']}: trial {outer['trial']} retrained on {outer['n_fit']} rows"),
+        (f"outer {metric}", f"{held} (inner CV {outer['inner']:.4f})"),
+    ]
 
 
 def _devices(trials: list[FrozenTrial]) -> str | None:

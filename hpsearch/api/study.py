@@ -16,7 +16,7 @@ from hpsearch.config import SHIPPED, Definition, RunConfig, load_definition, wit
 from hpsearch.config.overrides import apply_sets
 from hpsearch.errors import ConfigError, StorageError, did_you_mean
 from hpsearch.render.tables import records, rich_table
-from hpsearch.search import Outcome, WorkerConfig
+from hpsearch.search import Outcome, Rows, WorkerConfig
 from hpsearch.search import run_study as _run_study
 from hpsearch.search.objective import Observer
 from hpsearch.store import STORAGE_ERRORS, close_storage, first_line, open_storage, redact
@@ -76,6 +76,7 @@ def run_study(
     trials: int = 50,
     workers: WorkerConfig | None = None,
     observer: Observer | None = None,
+    rows: Rows | None = None,
     **config: Any,
 ) -> Outcome:
     """Run (or continue) a study until it holds ``trials`` finished (complete or pruned) trials.
@@ -87,6 +88,8 @@ def run_study(
         trials: finished trials the study should hold when the run ends.
         workers: ``--jobs`` and ``--heartbeat``; None: one worker here.
         observer: the live display's hooks; None: silent.
+        rows: training rows held in memory and their folds (``hpsearch.MLPSearchCV``, nested CV's outer
+            folds); None: the definition's data set's training split.
         **config: further ``run_config`` arguments: study_name, timeout, pruner, device, sets,
             and the options (folds=3, dataset="digits", ...).
 
@@ -97,14 +100,14 @@ def run_study(
         HpsearchError: bad data, definition or storage; a definition that differs from the stored one.
         KeyboardInterrupt: on Ctrl-C, after the running trial is marked failed.
     """
-    cfg = (
-        definition
-        if isinstance(definition, RunConfig)
-        else run_config(definition, storage=storage, trials=trials, **config)
-    )
-    outcome = _run_study(cfg, observer, workers)
+    outcome = _run_study(as_run(definition, storage=storage, trials=trials, **config), observer, workers, rows)
     outcome.close()  # the connections; the study reconnects when read
     return outcome
+
+
+def as_run(definition: Definition | RunConfig | str | Path | None, **config: Any) -> RunConfig:
+    """``definition`` if a RunConfig already, else ``run_config(definition, **config)``."""
+    return definition if isinstance(definition, RunConfig) else run_config(definition, **config)
 
 
 def init_definition(name: str = "default", out: Path | None = None) -> Path:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.cli import final_test, report, studies, study, use  # noqa: F401 - each registers its command
+from hpsearch.cli import final_test, nested, report, studies, study, use  # noqa: F401 - each registers its command
 from hpsearch.cli.common import app, err, show_warnings, stdout
 
 __all__ = ["app", "main", "run"]

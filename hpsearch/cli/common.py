@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from hpsearch.config import DatasetName, Device, Metric, Pruner
 from hpsearch.errors import HpsearchError
 
 app = typer.Typer(
@@ -38,6 +39,30 @@ ModelsOption = Annotated[
         help="A fold-ensemble study's kept fold-models (default: beside an SQLite file, else ./hpsearch-models)."
     ),
 ]
+
+
+# the options `study` and `nested` share: what decides the study
+FoldsOption = Annotated[int | None, typer.Option(help="K of K-fold cross-validation. (default: 5)")]
+EpochsOption = Annotated[int | None, typer.Option(help="Epochs per fold. (default: 10)")]
+DatasetOption = Annotated[DatasetName | None, typer.Option(help="Named data set. (default: mnist-5k)")]
+DataOption = Annotated[
+    Path | None, typer.Option(help="A data file or folder: IDX folder, mnist.pkl.gz, CSV, Parquet or NPZ.")
+]
+TargetOption = Annotated[str | None, typer.Option(help="Label column of a table file.")]
+GroupsOption = Annotated[
+    str | None, typer.Option(help="Group column of a table file: a group's rows stay on one side of every split.")
+]
+MetricOption = Annotated[Metric | None, typer.Option(help="Objective (CV mean). (default: accuracy)")]
+PrunerOption = Annotated[Pruner | None, typer.Option(help="Stop hopeless trials after an epoch. (default: median)")]
+SeedOption = Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")]
+ConfigOption = Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="section.key=value for any definition field (TOML value syntax); repeatable."),
+]
+DeviceOption = Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")]
+JobsOption = Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")]
 
 
 class _WarningLines(logging.Handler):

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from hpsearch.cli.common import Debug, ModelsOption, StorageOption, app, fail, guarded, stdout
-from hpsearch.config import DatasetName, Device, Metric, Pruner, Sampler
+from hpsearch.cli.common import (
+    ConfigOption,
+    DataOption,
+    DatasetOption,
+    Debug,
+    DeviceOption,
+    EpochsOption,
+    FoldsOption,
+    GroupsOption,
+    JobsOption,
+    MetricOption,
+    ModelsOption,
+    PrunerOption,
+    QuietOption,
+    SeedOption,
+    SetOption,
+    StorageOption,
+    TargetOption,
+    app,
+    fail,
+    guarded,
+    stdout,
+)
+from hpsearch.config import Sampler
 
 
 @app.command()
@@ -16,29 +37,20 @@ def study(
     trials: Annotated[
         int, typer.Option(min=1, help="Finished trials (complete or pruned) the study should hold when the run ends.")
     ] = 50,
-    folds: Annotated[int | None, typer.Option(help="K of K-fold cross-validation. (default: 5)")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs per fold. (default: 10)")] = None,
+    folds: FoldsOption = None,
+    epochs: EpochsOption = None,
     batch_size: Annotated[int | None, typer.Option(help="Mini-batch size. (default: 64)")] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help="Named data set. (default: mnist-5k)")] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="A data file or folder: IDX folder, mnist.pkl.gz, CSV, Parquet or NPZ.")
-    ] = None,
-    target: Annotated[str | None, typer.Option(help="Label column of a table file.")] = None,
-    groups: Annotated[
-        str | None, typer.Option(help="Group column of a table file: a group's rows stay on one side of every split.")
-    ] = None,
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    target: TargetOption = None,
+    groups: GroupsOption = None,
     test_size: Annotated[float | None, typer.Option(help="Hold-out fraction without an official test split.")] = None,
-    metric: Annotated[Metric | None, typer.Option(help="Objective (CV mean). (default: accuracy)")] = None,
+    metric: MetricOption = None,
     sampler: Annotated[Sampler | None, typer.Option(help="Optuna sampler. (default: tpe)")] = None,
-    pruner: Annotated[
-        Pruner | None, typer.Option(help="Stop hopeless trials after an epoch. (default: median)")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seeds split, folds, training and sampler. (default: 0)")] = None,
-    config: Annotated[Path | None, typer.Option(help="Study definition (TOML), e.g. studies/default.toml.")] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="section.key=value for any definition field (TOML value syntax); repeatable."),
-    ] = None,
+    pruner: PrunerOption = None,
+    seed: SeedOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     storage: StorageOption = "sqlite:///study.db",
     study_name: Annotated[
         str | None, typer.Option(help="Study name. (default: the data set's name; a table's file stem)")
@@ -47,13 +59,13 @@ def study(
         float | None,
         typer.Option(min=0, help="The study's time budget: no trial starts after it; the running one stops, pruned."),
     ] = None,
-    device: Annotated[Device, typer.Option(help="auto takes a GPU when torch sees one.")] = "auto",
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes here, with cores/jobs torch threads each.")] = 1,
+    device: DeviceOption = "auto",
+    jobs: JobsOption = 1,
     heartbeat: Annotated[int, typer.Option(min=1, help="Heartbeat seconds; a trial silent 3 beats is retried.")] = 10,
     storage_patience: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for a storage that stops answering or is full.")
     ] = 120,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one line at the end.")] = False,
+    quiet: QuietOption = False,
     models: ModelsOption = None,
     debug: Debug = False,
 ) -> None:

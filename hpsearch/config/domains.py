@@ -29,6 +29,7 @@ from hpsearch.config.records import (
     DataConfig,
     Definition,
     ParamSpec,
+    TrainConfig,
 )
 from hpsearch.errors import ConfigError, did_you_mean
 
@@ -139,9 +140,7 @@ def validate(defn: Definition) -> None:
         for key, value in dataclasses.asdict(getattr(defn, section)).items():
             if f"{section}.{key}" in DOMAINS:
                 check(f"{section}.{key}", value, problems)
-    for name in DOMAINS:  # fixed values too where [space] searches them: a definition holds no bad value
-        if name.startswith("train."):
-            check(name, getattr(defn.train, name[6:]), problems)
+    check_train(defn.train, problems)
     names = [spec.name for spec in defn.space]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"space.{name} is given twice")
@@ -149,6 +148,21 @@ def validate(defn: Definition) -> None:
         _validate_spec(spec, problems)
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def check_train(train: TrainConfig, problems: list[str]) -> None:
+    """Append the problem of every training setting out of its domain (fixed values too where [space]
+    searches them: a definition holds no bad value); a tuple of class weights, each a number > 0."""
+    for name in DOMAINS:
+        if not name.startswith("train."):
+            continue
+        value = getattr(train, name[6:])
+        if name == "train.class_weight" and isinstance(value, tuple):
+            bad = [w for w in value if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < math.inf]
+            if bad:
+                problems.append(f"class weights must be numbers > 0, but got {bad[0]!r}")
+        else:
+            check(name, value, problems)
 
 
 def _validate_data(d: DataConfig, problems: list[str]) -> None:

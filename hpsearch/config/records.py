@@ -16,7 +16,7 @@ Pruner = Literal["none", "median", "hyperband", "wilcoxon", "race"]
 RaceRule = Literal["forgiving", "paired"]
 FinalModel = Literal["retrain", "fold-ensemble"]
 Device = Literal["auto", "cpu", "cuda"]
-DatasetName = Literal["mnist-5k", "digits", "fashion-mnist", "mnist", "table"]
+DatasetName = Literal["mnist-5k", "digits", "fashion-mnist", "mnist", "table"]  # what the command line reads
 Shipped = Literal["default", "fashion-mnist", "fashion-mnist-quick", "fashion-mnist-hour"]  # hpsearch/studies/*.toml
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
@@ -31,7 +31,8 @@ SAMPLERS: tuple[str, ...] = get_args(Sampler)
 PRUNERS: tuple[str, ...] = get_args(Pruner)
 RACE_RULES: tuple[str, ...] = get_args(RaceRule)
 FINAL_MODELS: tuple[str, ...] = get_args(FinalModel)
-DATASETS: tuple[str, ...] = get_args(DatasetName)
+IN_MEMORY = "arrays"  # the data set of a study fit on arrays in memory (hpsearch.MLPSearchCV): nothing to load
+DATASETS: tuple[str, ...] = (*get_args(DatasetName), IN_MEMORY)
 SHIPPED: tuple[str, ...] = get_args(Shipped)
 BUNDLED = ("mnist-5k", "digits")  # data sets a package ships: no path of the user's
 OFFICIAL_SPLIT = ("fashion-mnist", "mnist")  # data sets with a test split of their own: no hold-out
@@ -96,8 +97,9 @@ class TrainConfig:
     # torch's F.cross_entropy(label_smoothing=...)); every reported loss stays plain cross-entropy
     label_smoothing: float = 0.0
     # "balanced": the training loss weighs class c by n / (C * n_c) over the model's own training rows
-    # (scikit-learn's "balanced"), as F.cross_entropy(weight=...) does; every reported loss stays unweighted
-    class_weight: ClassWeight = "none"
+    # (scikit-learn's "balanced"), as F.cross_entropy(weight=...) does; every reported loss stays unweighted.
+    # A tuple: class i's weight, fixed (hpsearch.MLPClassifier's class_weight dict; not in a definition)
+    class_weight: ClassWeight | tuple[float, ...] = "none"
     batch_size: int = 64  # mini-batch size
     epochs: int = 10  # passes over the training rows, as in the course material
     seed: int = 0  # the study seed: fold k's weights, batch order and dropout derive from it and k

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-Role = Literal["hold-out", "folds", "sampler", "train", "weights", "batches", "dropout"]
-_ROLES: dict[str, int] = {"hold-out": 0, "folds": 1, "sampler": 2, "train": 3, "weights": 4, "batches": 5, "dropout": 6}
+Role = Literal["hold-out", "folds", "sampler", "train", "weights", "batches", "dropout", "outer"]
+_ROLES: dict[str, int] = {
+    "hold-out": 0,
+    "folds": 1,
+    "sampler": 2,
+    "train": 3,
+    "weights": 4,
+    "batches": 5,
+    "dropout": 6,
+    "outer": 7,  # nested CV's outer folds (hpsearch nested), apart from every study's own folds
+}
 
 
 def derive(seed: int, role: Role, *index: int) -> int:

@@ -129,20 +129,23 @@ def table(path: Path, cfg: DataConfig) -> Loaded:
     train_rows, test_rows, test_split = hold_out_rows(path.stem, y, cfg, groups, classes)
     columns = decide(kept.iloc[train_rows], cfg, str(path))
     train_frame = typed(kept.iloc[train_rows], columns, str(path))
-    n_inputs = len(columns.numeric) + sum(
-        train_frame[c].replace(MISSING, FILLED).nunique() for c in columns.categorical
-    )
+    n_inputs = count_inputs(train_frame, columns)
     numbers = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
     x = features[numbers].to_numpy(dtype=np.float64)
 
     def split(rows: np.ndarray, typed_frame: pd.DataFrame) -> Dataset:
         text = features.iloc[rows].drop(columns=numbers)
-        part = Table(typed_frame, columns, n_inputs, _digest(text) if text.shape[1] else b"")
+        part = Table(typed_frame, columns, n_inputs, digest(text) if text.shape[1] else b"")
         x_rows = np.ascontiguousarray(x[rows], dtype=np.float32)
         return Dataset(path.stem, x_rows, y[rows], classes, part, None if groups is None else groups[rows])
 
     test_frame = typed(kept.iloc[test_rows], columns, f"{path} (test split)")
     return split(train_rows, train_frame), split(test_rows, test_frame), test_split
+
+
+def count_inputs(frame: pd.DataFrame, columns: Columns) -> int:
+    """The model's inputs for training rows ``frame`` (typed): one per numeric column, one per category."""
+    return len(columns.numeric) + sum(int(frame[c].replace(MISSING, FILLED).nunique()) for c in columns.categorical)
 
 
 def _group_codes(path: Path, frame: pd.DataFrame, column: str | None) -> np.ndarray | None:
@@ -297,7 +300,7 @@ def _texts(values: pd.Series) -> np.ndarray:
     return out
 
 
-def _digest(text: pd.DataFrame) -> bytes:
+def digest(text: pd.DataFrame) -> bytes:
     """SHA-256 of text columns as read: each column's name and values, None where missing."""
     h = hashlib.sha256()
     for name in text.columns:

@@ -34,7 +34,7 @@ from hpsearch.store.schema import (
     TRIAL_DEVICE,
     library_versions,
 )
-from hpsearch.training import describe_device, make_splits, resolve_device
+from hpsearch.training import Split, describe_device, make_splits, resolve_device
 
 _log = logging.getLogger("hpsearch")
 
@@ -62,8 +62,23 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
 
 
-def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerConfig | None = None) -> Outcome:
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """Training rows given in memory instead of loaded from the definition's data set: a notebook's
+    arrays (``hpsearch.MLPSearchCV``) or the training rows of an outer fold of nested CV."""
+
+    train: Dataset
+    data: dict[str, Any]  # the summary the study stores and checks (``data.in_memory_summary``)
+    splits: list[Split]  # the folds every trial is scored on
+
+
+def run_study(
+    cfg: RunConfig, observer: Observer | None = None, workers: WorkerConfig | None = None, rows: Rows | None = None
+) -> Outcome:
     """Run (or continue) the study ``cfg`` describes until it holds ``cfg.trials`` finished trials.
+
+    The rows are the definition's data set's training split, or ``rows`` when given (the same
+    study code either way: only where the rows come from differs).
 
     Finished: complete or pruned, as Optuna's ``n_trials`` counts them. (Counting complete trials
     alone made the median pruner a trap: it compares a trial with the complete ones, which it let
@@ -80,13 +95,19 @@ def run_study(cfg: RunConfig, observer: Observer | None = None, workers: WorkerC
     wcfg = workers or WorkerConfig()
     check_shared(cfg.storage, wcfg.jobs)
     with torch_threads(wcfg.threads):
-        return _run(cfg, wcfg, observer)
+        return _run(cfg, wcfg, observer, rows or _load_rows(cfg))
 
 
-def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None) -> Outcome:
+def _load_rows(cfg: RunConfig) -> Rows:
+    """The training split of the definition's data set, and its folds."""
     train, data = load_training(cfg.definition.data)
+    _check_metric(cfg.definition.metric, train)  # before the folds: a metric is the clearer complaint
+    return Rows(train, data, make_splits(train.y, cfg.definition.cv, train.classes, train.groups))
+
+
+def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None, rows: Rows) -> Outcome:
+    train, data, splits = rows.train, rows.data, rows.splits
     _check_metric(cfg.definition.metric, train)
-    splits = make_splits(train.y, cfg.definition.cv, train.classes, train.groups)
     storage = open_storage(cfg.storage, heartbeat=wcfg.heartbeat, patience=wcfg.patience)
     try:
         study = open_study(cfg, data, storage)
@@ -94,7 +115,7 @@ def _run(cfg: RunConfig, wcfg: WorkerConfig, observer: Observer | None) -> Outco
         before = len(finished_trials(study))
         ending: Ending = "done"
         if before < cfg.trials:
-            ending = _optimize(cfg, wcfg, storage, study, Objective(cfg, train, splits, observer))
+            ending = _optimize(cfg, wcfg, storage, study, Objective(cfg, train, splits, observer), rows)
         short = len(finished_trials(study)) < cfg.trials
     except BaseException as e:
         close_storage(storage)
@@ -124,6 +145,7 @@ def _optimize(
     storage: optuna.storages.BaseStorage,
     study: optuna.Study,
     objective: Objective,
+    rows: Rows,
 ) -> Ending:
     """Start the other workers of ``--jobs``, run trials here, wait for the others."""
     obs = objective.observer
@@ -133,7 +155,7 @@ def _optimize(
     def reseed(number: int) -> None:
         study.sampler = make_sampler(cfg.definition.sampler, cfg.definition.seed, number)
 
-    with worker_processes(wcfg.jobs - 1, _worker, (cfg, replace(wcfg, jobs=1))):
+    with worker_processes(wcfg.jobs - 1, _worker, (cfg, replace(wcfg, jobs=1), rows)):
         return run_trials(
             study,
             objective,
@@ -148,10 +170,10 @@ def _optimize(
         )
 
 
-def _worker(cfg: RunConfig, wcfg: WorkerConfig, ready: Callable[[], None]) -> None:
-    """One more worker process of ``--jobs``: the same study, no display."""
+def _worker(cfg: RunConfig, wcfg: WorkerConfig, rows: Rows, ready: Callable[[], None]) -> None:
+    """One more worker process of ``--jobs``: the same study and rows, no display."""
     ready()  # imported: the slow part of starting is over
-    run_study(cfg, None, wcfg).close()
+    run_study(cfg, None, wcfg, rows).close()
 
 
 def open_study(

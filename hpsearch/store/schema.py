@@ -2,7 +2,8 @@
 
 Study attributes: ``STUDY_DEFINITION`` (``Definition.to_dict()``), ``STUDY_DATA`` (the data
 summary with its fingerprint), ``STUDY_VERSIONS`` (the libraries it was created under) and
-``STUDY_FINAL_TESTS`` (the list of ``final-test`` results, oldest first). Trial attributes:
+``STUDY_FINAL_TESTS`` (the list of ``final-test`` results, oldest first), ``STUDY_OUTER_FOLD`` (an outer
+fold study of ``hpsearch nested``: its chosen trial scored on the outer fold's held-out rows). Trial attributes:
 ``TRIAL_FOLDS`` (figures of each finished fold), ``TRIAL_MEAN`` and ``TRIAL_STD`` (over those
 folds), ``TRIAL_PARAMS_COUNT``, ``TRIAL_MACS``, ``TRIAL_REASON`` (why a trial was pruned or
 failed), ``TRIAL_WORKER`` (``host:pid`` of the process that ran it), ``TRIAL_DEVICE`` (the device it
@@ -22,6 +23,7 @@ STUDY_DEFINITION = "hpsearch.definition"
 STUDY_DATA = "hpsearch.data"
 STUDY_VERSIONS = "hpsearch.versions"
 STUDY_FINAL_TESTS = "hpsearch.final_tests"
+STUDY_OUTER_FOLD = "hpsearch.outer_fold"
 TRIAL_FOLDS = "folds"
 TRIAL_MEAN = "cv_mean"
 TRIAL_STD = "cv_std"

@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from torch import nn
 
 from hpsearch.config import FIGURES, CVConfig, TrainConfig, derive
+from hpsearch.config.seeds import Role
 from hpsearch.data import Dataset, preprocess
 from hpsearch.errors import ConfigError
 from hpsearch.training.evaluate import as_tensors, evaluate
@@ -66,7 +67,12 @@ def summarize(folds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str
 
 
 def make_splits(
-    y: np.ndarray, cfg: CVConfig, classes: tuple[str, ...] | None = None, groups: np.ndarray | None = None
+    y: np.ndarray,
+    cfg: CVConfig,
+    classes: tuple[str, ...] | None = None,
+    groups: np.ndarray | None = None,
+    *,
+    role: Role = "folds",
 ) -> list[Split]:
     """Stratified, shuffled, seeded K-fold splits of the rows of ``y``, ``cfg.repeats`` times over.
 
@@ -75,6 +81,7 @@ def make_splits(
     split it always was. With ``groups`` (each row's group), ``StratifiedGroupKFold``: every
     group's rows lie in one validation fold of each repeat, and the classes are spread as evenly as
     the groups allow (it shuffles only groups of alike class mixes, so repeats may differ little).
+    ``role`` names the seed stream: a study's folds, or nested CV's outer folds (``"outer"``).
 
     Raises:
         ConfigError: K is larger than the smallest class, so a fold would miss it; with groups, K is
@@ -96,7 +103,7 @@ def make_splits(
         )
     splits: list[Split] = []
     for r in range(cfg.repeats):
-        seed = derive(cfg.seed, "folds") if r == 0 else derive(cfg.seed, "folds", r)
+        seed = derive(cfg.seed, role) if r == 0 else derive(cfg.seed, role, r)
         if groups is None:
             splits += StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
         else:

@@ -105,10 +105,8 @@ class Trainer:
             self.weights[i].copy_(torch.stack([m[i].weight.detach().T for m in members]))
             self.biases[i].copy_(torch.stack([m[i].bias.detach() for m in members]).unsqueeze(1))
         self.optimizer = FlatOptimizer(self.flat, grad, cfg)
-        # class_weight = "balanced": model k's class weights (K, C), from its own training rows only
-        self.class_weights = (
-            torch.stack([balanced_weights(y[f], n_classes) for f in folds]) if cfg.class_weight == "balanced" else None
-        )
+        # model k's class weights (K, C): "balanced" from its own training rows only, or the weights given
+        self.class_weights = _class_weights(cfg.class_weight, y, folds, n_classes)
 
     def model(self) -> StackedMLP:
         """The K models as they are now; the module shares the trainer's weights."""
@@ -239,6 +237,23 @@ class Trainer:
             valid.append(ok)
         mask = torch.stack(valid, dim=1).to(device=device, dtype=torch.float32).unsqueeze(3)
         return torch.stack(rows, dim=1), mask, mask / mask.sum(dim=2, keepdim=True).clamp(min=1)
+
+
+def _class_weights(
+    given: str | tuple[float, ...], y: torch.Tensor, folds: list[torch.Tensor], n_classes: int
+) -> torch.Tensor | None:
+    """Each model's class weights (K, C), or None when the loss weighs every row alike.
+
+    Raises:
+        ConfigError: "balanced" and a class without a training row, or a weight per class of another count.
+    """
+    if given == "balanced":
+        return torch.stack([balanced_weights(y[f], n_classes) for f in folds])
+    if not isinstance(given, tuple):
+        return None
+    if len(given) != n_classes:
+        raise ConfigError(f"class_weight gives {len(given)} weights, but the data have {n_classes} classes")
+    return torch.tensor(given, dtype=torch.float32, device=y.device).expand(len(folds), n_classes)
 
 
 def balanced_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:

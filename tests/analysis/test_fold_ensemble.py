@@ -88,7 +88,8 @@ def test_the_ensemble_averages_its_members_and_its_figures_are_the_files(ensembl
     raw = ensemble.test_x * np.float32(loaded.header.input.pixel_max)
     proba = loaded.predict_proba(raw)
     with torch.no_grad():
-        members = [torch.softmax(mlp(affine(torch.from_numpy(raw))), dim=1).numpy() for affine, mlp, _ in loaded.members]
+        x = torch.from_numpy(raw)
+        members = [torch.softmax(mlp(affine(x)), dim=1).numpy() for affine, mlp, _ in loaded.members]
     np.testing.assert_allclose(proba, np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
     # the members disagree somewhere: the average is not any one of them
     assert any(np.abs(m - proba).max() > 1e-3 for m in members)

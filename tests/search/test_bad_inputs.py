@@ -41,6 +41,9 @@ _PENGUINS = "--data {files}/penguins.csv --target species --folds 3 --epochs 5 -
 _PENGUINS += "--storage {penguins}"
 
 
+_NESTED = ("--dataset", "digits", "--epochs", "1", "--trials", "2", "--quiet", "--storage", "{db}")
+
+
 def _birds(*sets: str) -> tuple[str, ...]:
     """A study of birds.csv (a name on each of its 30 rows, ten colours) with ``--set`` items."""
     return _data("--data", "{files}/birds.csv", "--target", "label", *(a for item in sets for a in ("--set", item)))
@@ -181,7 +184,10 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
         "sampler.startup_trials must be a whole number >= 0",
     ),
     "unknown sampler": (_toml("sampler = 'cmaes'"), "unknown name 'cmaes'"),
-    "unknown final model": (_toml("[final]\nmodel = 'bagging'"), "unknown model 'bagging' (known: retrain, fold-ensemble)"),
+    "unknown final model": (
+        _toml("[final]\nmodel = 'bagging'"),
+        "unknown model 'bagging' (known: retrain, fold-ensemble)",
+    ),
     "final keep 0": (_toml("[final]\nkeep = 0"), "final.keep must be a whole number >= 1, but got 0"),
     "fold-ensemble of a study in memory": (
         ("study", *STUDY_ARGS, "--trials", "1", "--storage", ":memory:", "--set", "final.model=fold-ensemble"),
@@ -296,6 +302,18 @@ BAD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "pickle of images and labels of other counts": (_data("--data", "{files}/counts.pkl.gz"), "one label per row"),
     "pickle that would run code": (_data("--data", "{files}/evil.pkl.gz"), "only numpy arrays may be unpickled"),
     "file that is no pickle": (_data("--data", "{files}/garbage.pkl"), "cannot read as the tutorials' mnist.pkl.gz"),
+    # --- nested CV --------------------------------------------------------------------------------
+    "nested --outer 1": (("nested", *_NESTED, "--outer", "1"), "Invalid value for '--outer'"),
+    "nested --outer above the smallest class": (
+        ("nested", *_NESTED, "--outer", "500"),
+        "outer folds: --outer 500 is larger than the smallest class",
+    ),
+    "nested --folds 1": (("nested", *_NESTED, "--folds", "1"), "cv.folds must be a whole number >= 2, but got 1"),
+    "nested of a bad --set": (("nested", *_NESTED, "--set", "train.dropout=1.5"), "train.dropout must be a number in"),
+    "final-test of an outer fold's study": (
+        ("final-test", "--storage", "{files}/nested.db", "--study-name", "digits-outer1of2"),
+        "study 'digits-outer1of2' was searched on rows given to it in memory",
+    ),
     # --- storages --------------------------------------------------------------------------------
     "storage that is not SQLite": (("study", *STUDY_ARGS, "--storage", "{files}/t.csv"), "is not an SQLite database"),
     "corrupt SQLite storage": (("study", *STUDY_ARGS, "--storage", "{files}/corrupt.db"), "damaged SQLite database"),
@@ -390,6 +408,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pickle.dump(value, f)
     (d / "garbage.pkl").write_bytes(b"\x80\x05this is not a pickle at all")
     (d / "corrupt.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 40)
+    nested = ("nested", "--dataset", "digits", "--outer", "2", "--folds", "2", "--epochs", "1", "--trials", "1")
+    assert run_cli(*nested, "--quiet", "--storage", d / "nested.db", "--out", d / "nested") == 0
     with sqlite3.connect(d / "other.db") as db:  # another program's database
         db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
     (d / "not-utf8.toml").write_bytes(b"[train]\nepochs = 2 # \xff\xfe\n")

@@ -201,3 +201,15 @@ def test_fit_with_class_weights_trains_what_autograd_trains(
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     plain = fit(x, y, 10, dataclasses.replace(cfg, class_weight="none"))
     assert not torch.allclose(next(fast.parameters()), next(plain.parameters()), atol=1e-4)
+
+
+def test_given_class_weights_train_as_the_balanced_ones_they_equal(tensors: tuple[torch.Tensor, ...]) -> None:
+    """A weight per class (MLPClassifier's class_weight dict) weighs the loss as given; of another count, refused."""
+    x, y = _imbalanced(tensors, 300)
+    cfg = TrainConfig(depth=1, width=16, lr=0.02, batch_size=64, epochs=1, class_weight="balanced")
+    given = tuple(balanced_weights(y, 10).tolist())
+    balanced, fixed = fit(x, y, 10, cfg), fit(x, y, 10, dataclasses.replace(cfg, class_weight=given))
+    for a, b in zip(balanced.parameters(), fixed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="class_weight gives 3 weights, but the data have 10 classes"):
+        fit(x, y, 10, dataclasses.replace(cfg, class_weight=(1.0, 2.0, 3.0)))
