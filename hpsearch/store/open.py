@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from hpsearch.config import Definition, stored_definition
 from hpsearch.errors import ConfigError, HpsearchError, StorageError, did_you_mean
-from hpsearch.store.patience import PatientStorage, connection_lost, patiently, server_busy
+from hpsearch.store.patience import PatientStorage, connection_lost, patiently, server_busy, server_restarting
 from hpsearch.store.recovery import GRACE_BEATS, MAX_RETRY, STORAGE_ERRORS, RetryStale
 from hpsearch.store.schema import STUDY_DATA, STUDY_DEFINITION
 from hpsearch.store.urls import engine_url, redact, sqlite_path
@@ -130,14 +130,15 @@ def open_storage(
             _check_schema(storage, url)
         return storage
 
-    busy = False
+    there = False
 
     def retry(e: BaseException) -> bool:
-        # a server at max_connections lets this worker in once another leaves (and may restart
-        # meanwhile); one that refuses for any other reason (down, wrong password) is said at once
-        nonlocal busy
-        busy = busy or server_busy(e)
-        return busy and connection_lost(e)
+        # a server at max_connections lets this worker in once another leaves, and one that ended
+        # the connection to restart is back soon (it refuses connections meanwhile); one that
+        # refuses for any other reason from the start (down, wrong password) is said at once
+        nonlocal there
+        there = there or server_busy(e) or server_restarting(e)
+        return there and connection_lost(e)
 
     error: BaseException | None = None
     for attempt in range(3):

@@ -30,6 +30,9 @@ _FIRST_WAIT, _MAX_WAIT = 0.5, 5.0
 # PostgreSQL's words for a server at max_connections (SQLSTATE 53300, which the drivers do not
 # carry for a refused connection) and for one still starting up after a restart (57P03)
 _BUSY = ("too many clients", "remaining connection slots are reserved", "the database system is starting up")
+# and for one going down for a restart (57P01 admin_shutdown, 57P03 while it shuts down): it was
+# there a moment ago, so a worker opening the storage then waits for it as for a full one
+_RESTARTING = ("terminating connection due to administrator command", "the database system is shutting down")
 
 
 @dataclass
@@ -65,6 +68,16 @@ def server_busy(error: BaseException) -> bool:
     cause: BaseException | None = error
     while cause is not None:  # Optuna's own error may wrap the driver's
         if any(words in str(cause) for words in _BUSY):
+            return connection_lost(error)
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def server_restarting(error: BaseException) -> bool:
+    """Whether the server ended the connection because it is shutting down (a restart, a failover)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if any(words in str(cause) for words in _RESTARTING):
             return connection_lost(error)
         cause = cause.__cause__ or cause.__context__
     return False
