@@ -13,6 +13,7 @@ import math
 import os
 import socket
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 import optuna
@@ -171,22 +172,23 @@ class Objective:
         """A fold-ensemble study: store the trial's fold-models if it is among the best (store/models.py)."""
         assert self.models is not None
         data = self.train_split
-        spec = input_spec(self.defn.data, data)
-        header = Header.of(
-            data,
-            train,
-            spec,
-            fingerprint=str(trial.study.user_attrs.get(STUDY_DATA, {}).get("fingerprint", "")),
-            study=trial.study.study_name,
-            trial=trial.number,
-            params=dict(trial.params),
-            versions=library_versions(),
-        )
-        parts = fold_parts(members, data, spec.pixel_max)
-        keep_fold_models(
-            trial, value, self.models, self.defn.final.keep, maximize=self.defn.direction == "maximize",
-            write=lambda path: save_ensemble(path, parts, header),
-        )  # fmt: skip
+
+        def write(path: Path) -> None:  # only for a trial among the best: most complete trials write nothing
+            spec = input_spec(self.defn.data, data)
+            header = Header.of(
+                data,
+                train,
+                spec,
+                fingerprint=str(trial.study.user_attrs.get(STUDY_DATA, {}).get("fingerprint", "")),
+                study=trial.study.study_name,
+                trial=trial.number,
+                params=dict(trial.params),
+                versions=library_versions(),
+            )
+            save_ensemble(path, fold_parts(members, data, spec.pixel_max), header)
+
+        maximize = self.defn.direction == "maximize"
+        keep_fold_models(trial, value, self.models, self.defn.final.keep, maximize=maximize, write=write)
 
 
 def _incumbent(study: optuna.Study) -> FrozenTrial | None:
